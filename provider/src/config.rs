@@ -1,0 +1,49 @@
+//! The provider block: where jobs run and with what environment.
+
+use crate::framework::schema::{Attribute, Block, Schema};
+use crate::framework::{AttrPath, Diagnostics};
+use crate::runner::RunnerSettings;
+use app_cty::Value;
+use std::path::PathBuf;
+
+pub fn schema() -> Schema {
+    Schema {
+        version: 0,
+        block: Block::new(
+            "Builds, deploys and releases applications. Every operation runs as a job in `app-runner`, \
+started on demand on the machine that runs Terraform.",
+        )
+        .attr(Attribute::string("runner_path").optional().describe(
+            "Path of the `app-runner` binary. Default: next to the provider binary, then `PATH`.",
+        ))
+        .attr(Attribute::string_map("runner_env").optional().describe(
+            "Environment variables for the on-demand runner and every command it runs, e.g. \
+`HTTPS_PROXY` and `NO_PROXY` (a runner profile).",
+        )),
+    }
+}
+
+pub fn validate(config: &Value, diags: &mut Diagnostics) {
+    if let Some(path) = config.attr("runner_path").and_then(Value::as_str) {
+        if path.trim().is_empty() {
+            diags.error_at(AttrPath::attr("runner_path"), "Empty runner path", "Leave `runner_path` unset to use the app-runner next to the provider.");
+        }
+    }
+    if let Some(env) = config.attr("runner_env").and_then(Value::as_map) {
+        for key in env.keys() {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                diags.error_at(AttrPath::attr("runner_env").then_key(key), "Invalid environment variable name", format!("{key:?} cannot be an environment variable name."));
+            }
+        }
+    }
+}
+
+pub fn settings(config: &Value) -> RunnerSettings {
+    let path = config.attr("runner_path").and_then(Value::as_str).map(PathBuf::from);
+    let env = config
+        .attr("runner_env")
+        .and_then(Value::as_map)
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .unwrap_or_default();
+    RunnerSettings { path, env }
+}

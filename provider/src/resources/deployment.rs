@@ -1,0 +1,356 @@
+//! `app_deployment`: runs a generation of the app on one platform. Each change is a new
+//! generation; the platform's own record travels in private state.
+
+use super::{chosen_platform, json_to_value, str_attr, string_map, to_json, validate_env_keys, validate_name, validate_platform, with_platform_blocks};
+use crate::framework::plan::{attr_mut, set_attr, unknowns_to_null, Planned};
+use crate::framework::resource::PlanRequest;
+use crate::framework::schema::{Attribute, Block, Schema};
+use crate::framework::{timeouts, ApplyResult, AttrPath, Ctx, Diagnostics, ReadResult, Resource};
+use crate::runner::{Finished, RunnerError};
+use app_cty::{Number, Value};
+use app_proto::runner::job_result::Outcome;
+use app_proto::runner::{JobRequest, Operation, Role as JobRole};
+use app_spec::catalog::{PlatformSpec, Role};
+use app_spec::job::{status, DeploymentRecord, DeploymentRequest};
+use std::time::Duration;
+
+pub const TYPE: &str = "app_deployment";
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+pub struct AppDeployment;
+
+fn number(n: u64) -> Value {
+    Value::Number(Number::from_u64(n))
+}
+
+fn generation_of(state: &Value) -> u64 {
+    state.attr("generation").and_then(Value::as_number).and_then(Number::as_u64).unwrap_or(0)
+}
+
+impl AppDeployment {
+    fn request(&self, state: &Value, config: &Value, platform: &PlatformSpec, generation: u64) -> DeploymentRequest {
+        DeploymentRequest {
+            name: str_attr(state, "name").unwrap_or_default(),
+            generation,
+            image: str_attr(state, "image"),
+            env: string_map(state.attr("env")),
+            // Write-only: only the configuration carries it, never the plan or the state.
+            secret_env: string_map(config.attr("secret_env")),
+            labels: string_map(state.attr("labels")),
+            config: to_json(state.attr(platform.name).unwrap_or(&Value::Null)),
+        }
+    }
+
+    fn job(&self, operation: Operation, platform: &PlatformSpec, request: &DeploymentRequest, prior: &[u8], timeout: Option<Duration>) -> JobRequest {
+        JobRequest {
+            job_id: String::new(),
+            operation: operation as i32,
+            role: JobRole::Platform as i32,
+            platform: platform.name.to_string(),
+            request_json: serde_json::to_string(request).unwrap_or_default(),
+            prior_json: String::from_utf8_lossy(prior).into_owned(),
+            timeout_ms: timeout.map(|d| d.as_millis() as u64).unwrap_or(0),
+        }
+    }
+
+    /// Copies a runner record into a state value.
+    fn apply_record(&self, state: &mut Value, platform: &PlatformSpec, record: &DeploymentRecord) {
+        set_attr(state, "generation", number(record.generation));
+        set_attr(state, "status", Value::string(record.status.clone()));
+        set_attr(state, "url", record.url.clone().map(Value::String).unwrap_or(Value::Null));
+        if let Some(block) = attr_mut(state, platform.name) {
+            let spec = (platform.block)();
+            for field in spec.fields.iter().filter(|f| f.presence == app_spec::Presence::Computed) {
+                let value = record.computed.get(field.name).and_then(json_to_value).unwrap_or(Value::Null);
+                set_attr(block, field.name, value);
+            }
+        }
+    }
+
+    fn parse_record(finished: &Finished) -> Option<DeploymentRecord> {
+        if finished.result_json.trim().is_empty() {
+            return None;
+        }
+        serde_json::from_str(&finished.result_json).ok()
+    }
+}
+
+fn runner_failure(diags: &mut Diagnostics, what: &str, name: &str, error: &RunnerError) {
+    diags.error(format!("Could not {what} deployment {name:?}"), error.to_string());
+}
+
+fn job_failure(diags: &mut Diagnostics, what: &str, name: &str, finished: &Finished) {
+    let detail = if finished.detail.trim().is_empty() {
+        finished.error.clone()
+    } else {
+        format!("{}\n\nLast lines of output:\n{}", finished.error, finished.detail.trim_end())
+    };
+    let summary = match finished.outcome {
+        Outcome::Cancelled => format!("Cancelled: {what} deployment {name:?}"),
+        _ => format!("Failed to {what} deployment {name:?}"),
+    };
+    diags.error(summary, detail);
+}
+
+#[async_trait::async_trait]
+impl Resource for AppDeployment {
+    fn type_name(&self) -> &'static str {
+        TYPE
+    }
+
+    fn schema(&self) -> Schema {
+        let block = Block::new(
+            "Runs a generation of the application on one platform. Every change creates generation N+1 (or \
+upgrades in place where names are fixed); `keep` older generations stay for rollback.",
+        )
+        .attr(Attribute::string("id").computed().use_state_for_unknown().describe("The deployment's name."))
+        .attr(Attribute::string("name").required().requires_replace().describe(
+            "Name of the deployment; containers, Kubernetes objects, functions and groups are named after it.",
+        ))
+        .attr(Attribute::string("image").optional().describe("Image to run, e.g. `app_build.web.image`."))
+        .attr(Attribute::string_map("env").optional().describe("Environment variables of the application."))
+        .attr(
+            Attribute::string_map("secret_env")
+                .optional()
+                .sensitive()
+                .write_only()
+                .describe("Secret environment variables: write-only (Terraform >= 1.11), never stored in plan or state."),
+        )
+        .attr(Attribute::string_map("labels").optional().describe("Labels (tags) applied to what the deployment creates."))
+        .attr(Attribute::number("keep").default(number(1)).describe("How many older generations to keep for rollback (default 1)."))
+        .attr(Attribute::number("generation").computed().describe("The current generation: 1 on create, +1 on every change."))
+        .attr(Attribute::string("url").computed().describe("This generation's own address, if the platform has one."))
+        .attr(Attribute::string("status").computed().describe("`ready`, or `failed` / `drifted` (the next apply redeploys)."));
+        let block = timeouts::add_to(with_platform_blocks(block, Role::Platform), DEFAULT_TIMEOUT.as_secs() / 60);
+        Schema { version: 0, block }
+    }
+
+    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
+        validate_name(config, "name", diags);
+        validate_env_keys(config, "env", diags);
+        validate_env_keys(config, "secret_env", diags);
+        if let Some(keep) = config.attr("keep").and_then(Value::as_number) {
+            if keep.as_u64().is_none_or(|k| k > 100) {
+                diags.error_at(AttrPath::attr("keep"), "Invalid keep", format!("`keep` is {keep}; it must be a whole number from 0 to 100."));
+            }
+        }
+        validate_platform(config, Role::Platform, TYPE, diags);
+    }
+
+    async fn modify_plan(&self, _ctx: &Ctx, req: PlanRequest<'_>, planned: &mut Planned, _diags: &mut Diagnostics) {
+        let state = &mut planned.state;
+        if state.is_null() {
+            return;
+        }
+        if let Some(name) = req.config.attr("name").filter(|n| !n.is_unknown()) {
+            set_attr(state, "id", name.clone());
+        }
+        if req.prior.is_null() {
+            set_attr(state, "generation", number(1));
+            return;
+        }
+        let prior_status = str_attr(req.prior, "status").unwrap_or_default();
+        let redeploy = planned.changed || prior_status != status::READY;
+        if !redeploy {
+            return;
+        }
+        // A failed or drifted deployment is deployed again even when the configuration is unchanged.
+        set_attr(state, "generation", number(generation_of(req.prior) + 1));
+        set_attr(state, "status", Value::Unknown);
+        set_attr(state, "url", Value::Unknown);
+        if let Some(platform) = chosen_platform(state, Role::Platform) {
+            if let Some(block) = attr_mut(state, platform.name) {
+                for field in (platform.block)().fields.iter().filter(|f| f.presence == app_spec::Presence::Computed) {
+                    set_attr(block, field.name, Value::Unknown);
+                }
+            }
+        }
+    }
+
+    async fn create(&self, ctx: &Ctx, planned: &Value, config: &Value) -> ApplyResult {
+        let mut diags = Diagnostics::new();
+        let name = str_attr(planned, "name").unwrap_or_default();
+        let Some(platform) = chosen_platform(planned, Role::Platform) else {
+            diags.error("Missing platform block", "No supported platform block is set.");
+            return ApplyResult { state: Value::Null, private: Vec::new(), diags };
+        };
+        let request = self.request(planned, config, &platform, 1);
+        let timeout = timeouts::get(planned, "create").unwrap_or(DEFAULT_TIMEOUT);
+        let job = self.job(Operation::Deploy, &platform, &request, &[], Some(timeout));
+        let mut stop = ctx.stop.clone();
+        let finished = match ctx.runner.run(job, &mut stop).await {
+            Ok(f) => f,
+            Err(e) => {
+                runner_failure(&mut diags, "create", &name, &e);
+                return ApplyResult { state: Value::Null, private: Vec::new(), diags };
+            }
+        };
+        let mut state = planned.clone();
+        match (finished.outcome, Self::parse_record(&finished)) {
+            (Outcome::Succeeded, Some(record)) => {
+                self.apply_record(&mut state, &platform, &record);
+                ApplyResult { state, private: finished.result_json.into_bytes(), diags }
+            }
+            (_, record) => {
+                job_failure(&mut diags, "create", &name, &finished);
+                // Keep what was created: a tainted resource is destroyed and created again.
+                let record = record.unwrap_or(DeploymentRecord { generation: 1, status: status::FAILED.into(), ..Default::default() });
+                self.apply_record(&mut state, &platform, &DeploymentRecord { status: status::FAILED.into(), ..record.clone() });
+                let private = serde_json::to_vec(&record).unwrap_or_default();
+                ApplyResult { state: unknowns_to_null(&state), private, diags }
+            }
+        }
+    }
+
+    async fn read(&self, ctx: &Ctx, state: &Value, private: &[u8]) -> ReadResult {
+        let mut diags = Diagnostics::new();
+        let name = str_attr(state, "name").unwrap_or_default();
+        let Some(platform) = chosen_platform(state, Role::Platform) else {
+            // Nothing we know how to inspect (e.g. imported by name only): keep as is.
+            return ReadResult { state: state.clone(), private: private.to_vec(), diags };
+        };
+        let request = self.request(state, &Value::Null, &platform, generation_of(state).max(1));
+        let timeout = timeouts::get(state, "read");
+        let job = self.job(Operation::Status, &platform, &request, private, timeout);
+        let mut stop = ctx.stop.clone();
+        let finished = match ctx.runner.run(job, &mut stop).await {
+            Ok(f) => f,
+            Err(e) => {
+                runner_failure(&mut diags, "read", &name, &e);
+                return ReadResult { state: state.clone(), private: private.to_vec(), diags };
+            }
+        };
+        match (finished.outcome, Self::parse_record(&finished)) {
+            (Outcome::Gone, _) => {
+                tracing::info!(deployment = %name, "deployment is gone; Terraform will plan to create it");
+                ReadResult { state: Value::Null, private: Vec::new(), diags }
+            }
+            (Outcome::Succeeded, Some(record)) => {
+                let mut new_state = state.clone();
+                if record.status == status::DRIFTED {
+                    diags.warning(format!("Deployment {name:?} changed outside Terraform"), finished.detail.clone());
+                }
+                self.apply_record(&mut new_state, &platform, &record);
+                ReadResult { state: new_state, private: finished.result_json.into_bytes(), diags }
+            }
+            _ => {
+                job_failure(&mut diags, "read", &name, &finished);
+                ReadResult { state: state.clone(), private: private.to_vec(), diags }
+            }
+        }
+    }
+
+    async fn update(&self, ctx: &Ctx, prior: &Value, planned: &Value, config: &Value, private: &[u8]) -> ApplyResult {
+        let mut diags = Diagnostics::new();
+        let name = str_attr(planned, "name").unwrap_or_default();
+        let Some(platform) = chosen_platform(planned, Role::Platform) else {
+            diags.error("Missing platform block", "No supported platform block is set.");
+            return ApplyResult { state: prior.clone(), private: private.to_vec(), diags };
+        };
+        let generation = generation_of(planned).max(generation_of(prior) + 1);
+        let request = self.request(planned, config, &platform, generation);
+        // A platform switch starts from nothing on the new platform; the old one is destroyed first.
+        let prior_record = if chosen_platform(prior, Role::Platform).map(|p| p.name) == Some(platform.name) { private } else { &[] };
+        if prior_record.is_empty() && !private.is_empty() {
+            let destroyed = self.delete(ctx, prior, private).await;
+            if destroyed.diags.has_errors() {
+                return destroyed;
+            }
+        }
+        let timeout = timeouts::get(planned, "update").unwrap_or(DEFAULT_TIMEOUT);
+        let job = self.job(Operation::Deploy, &platform, &request, prior_record, Some(timeout));
+        let mut stop = ctx.stop.clone();
+        let finished = match ctx.runner.run(job, &mut stop).await {
+            Ok(f) => f,
+            Err(e) => {
+                runner_failure(&mut diags, "update", &name, &e);
+                return ApplyResult { state: prior.clone(), private: private.to_vec(), diags };
+            }
+        };
+        match (finished.outcome, Self::parse_record(&finished)) {
+            (Outcome::Succeeded, Some(record)) => {
+                let mut state = planned.clone();
+                self.apply_record(&mut state, &platform, &record);
+                ApplyResult { state, private: finished.result_json.into_bytes(), diags }
+            }
+            (_, record) => {
+                job_failure(&mut diags, "update", &name, &finished);
+                // The prior values stay, marked failed, so the next plan proposes the change again.
+                let mut state = prior.clone();
+                set_attr(&mut state, "status", Value::string(status::FAILED));
+                let private = record.and_then(|r| serde_json::to_vec(&r).ok()).unwrap_or_else(|| private.to_vec());
+                ApplyResult { state: unknowns_to_null(&state), private, diags }
+            }
+        }
+    }
+
+    async fn delete(&self, ctx: &Ctx, prior: &Value, private: &[u8]) -> ApplyResult {
+        let mut diags = Diagnostics::new();
+        let name = str_attr(prior, "name").unwrap_or_default();
+        let Some(platform) = chosen_platform(prior, Role::Platform) else {
+            return ApplyResult { state: Value::Null, private: Vec::new(), diags };
+        };
+        let request = self.request(prior, &Value::Null, &platform, generation_of(prior));
+        let timeout = timeouts::get(prior, "delete").unwrap_or(DEFAULT_TIMEOUT);
+        let job = self.job(Operation::Destroy, &platform, &request, private, Some(timeout));
+        let mut stop = ctx.stop.clone();
+        match ctx.runner.run(job, &mut stop).await {
+            Ok(finished) if finished.outcome == Outcome::Succeeded => ApplyResult { state: Value::Null, private: Vec::new(), diags },
+            Ok(finished) => {
+                job_failure(&mut diags, "destroy", &name, &finished);
+                ApplyResult { state: prior.clone(), private: private.to_vec(), diags }
+            }
+            Err(e) => {
+                runner_failure(&mut diags, "destroy", &name, &e);
+                ApplyResult { state: prior.clone(), private: private.to_vec(), diags }
+            }
+        }
+    }
+
+    async fn import(&self, _ctx: &Ctx, id: &str) -> ReadResult {
+        let mut diags = Diagnostics::new();
+        let ty = self.schema().value_type();
+        let trimmed = id.trim();
+        let state = if trimmed.starts_with('{') {
+            // Platforms that cannot be read back (exec) are imported from their configuration,
+            // written as JSON: `jsonencode({ name = "web", exec = { create = [...] } })`.
+            match app_cty::json::decode(trimmed.as_bytes(), &ty) {
+                Ok(v) => v,
+                Err(e) => {
+                    diags.error("Invalid import ID", format!("The import ID looks like JSON but does not match app_deployment's attributes: {e}."));
+                    return ReadResult { state: Value::Null, private: Vec::new(), diags };
+                }
+            }
+        } else {
+            let object = app_cty::json::decode(serde_json::json!({ "name": trimmed }).to_string().as_bytes(), &ty);
+            match object {
+                Ok(v) => v,
+                Err(e) => {
+                    diags.error("Invalid import ID", e.to_string());
+                    return ReadResult { state: Value::Null, private: Vec::new(), diags };
+                }
+            }
+        };
+        let mut state = state;
+        let mut probe = Diagnostics::new();
+        validate_name(&state, "name", &mut probe);
+        if str_attr(&state, "name").is_none() || probe.has_errors() {
+            diags.error(
+                "Invalid import ID",
+                format!("{id:?} is neither a deployment name nor a JSON object with a valid \"name\". Use the deployment's name, or for exec deployments jsonencode() of its configuration."),
+            );
+            return ReadResult { state: Value::Null, private: Vec::new(), diags };
+        }
+        let name = state.attr("name").cloned().unwrap_or(Value::Null);
+        set_attr(&mut state, "id", name);
+        if state.attr("keep").is_none_or(Value::is_null) {
+            set_attr(&mut state, "keep", number(1));
+        }
+        if state.attr("generation").is_none_or(Value::is_null) {
+            set_attr(&mut state, "generation", number(1));
+        }
+        set_attr(&mut state, "status", Value::string(status::READY));
+        set_attr(&mut state, "secret_env", Value::Null);
+        ReadResult { state, private: Vec::new(), diags }
+    }
+}

@@ -1,0 +1,203 @@
+//! The three resources and what they share: platform blocks derived from `app-spec`,
+//! value conversions for runner jobs, and the "exactly one platform block" rule.
+
+pub mod build;
+pub mod deployment;
+pub mod release;
+
+use crate::framework::schema::{Attribute, Block, Nesting};
+use crate::framework::{AttrPath, Diagnostics};
+use app_cty::{Type, Value};
+use app_spec::catalog::{self, Availability, PlatformSpec, Role};
+use app_spec::{BlockSpec, FieldSpec, FieldType, Presence};
+use serde_json::Value as Json;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub fn all() -> Vec<Arc<dyn crate::framework::Resource>> {
+    vec![Arc::new(build::AppBuild), Arc::new(deployment::AppDeployment), Arc::new(release::AppRelease)]
+}
+
+fn field_type(ty: FieldType) -> Type {
+    match ty {
+        FieldType::String => Type::String,
+        FieldType::Number => Type::Number,
+        FieldType::Bool => Type::Bool,
+        FieldType::StringList => Type::List(Box::new(Type::String)),
+        FieldType::StringMap => Type::Map(Box::new(Type::String)),
+    }
+}
+
+fn field_attribute(f: &FieldSpec) -> Attribute {
+    let mut a = Attribute::of(f.name, field_type(f.ty)).describe(f.description);
+    a = match f.presence {
+        Presence::Required => a.required(),
+        Presence::Optional => a.optional(),
+        Presence::OptionalComputed => a.optional_computed(),
+        Presence::Computed => a.computed(),
+    };
+    if let Some(default) = f.default.as_ref().and_then(json_to_value) {
+        a = a.default(default);
+    }
+    if f.sensitive {
+        a = a.sensitive();
+    }
+    if f.forces_new {
+        a = a.requires_replace();
+    }
+    a
+}
+
+/// The Terraform block of one catalog entry. Planned entries get an empty block whose use is
+/// rejected at validate time with a "not supported yet" diagnostic.
+pub fn platform_block(p: &PlatformSpec) -> Block {
+    match p.availability {
+        Availability::Ready => {
+            let spec: BlockSpec = (p.block)();
+            spec.fields.iter().fold(Block::new(spec.description), |b, f| b.attr(field_attribute(f)))
+        }
+        Availability::Planned(note) => Block::new(&format!("Not available in this version of the provider. {note}")),
+    }
+}
+
+/// Adds one optional single block per catalog entry of `role`.
+pub fn with_platform_blocks(mut block: Block, role: Role) -> Block {
+    for p in catalog::all().into_iter().filter(|p| p.role == role) {
+        block = block.block(p.name, Nesting::Single, platform_block(&p));
+    }
+    block
+}
+
+pub fn role_noun(role: Role) -> &'static str {
+    match role {
+        Role::Builder => "builder",
+        Role::Platform => "platform",
+        Role::Releaser => "releaser",
+    }
+}
+
+/// Checks that exactly one block of `role` is set and validates it; returns the chosen entry.
+pub fn validate_platform(config: &Value, role: Role, resource: &str, diags: &mut Diagnostics) -> Option<PlatformSpec> {
+    let entries: Vec<PlatformSpec> = catalog::all().into_iter().filter(|p| p.role == role).collect();
+    let set: Vec<&PlatformSpec> = entries.iter().filter(|p| config.attr(p.name).is_some_and(|v| !v.is_null())).collect();
+    let noun = role_noun(role);
+    let ready: Vec<&str> = entries.iter().filter(|p| p.availability == Availability::Ready).map(|p| p.name).collect();
+    let describe_ready = if ready.is_empty() { "none in this version".to_string() } else { ready.join(", ") };
+    match set.as_slice() {
+        [] => {
+            diags.error(
+                format!("Missing {noun} block"),
+                format!("{resource} needs exactly one {noun} block. Available in this version: {describe_ready}."),
+            );
+            None
+        }
+        [one] => {
+            if let Availability::Planned(note) = one.availability {
+                diags.error_at(
+                    AttrPath::attr(one.name),
+                    format!("The {} {noun} is not supported yet", one.name),
+                    format!("{note} Available in this version: {describe_ready}."),
+                );
+                return None;
+            }
+            let json = to_json(config.attr(one.name).unwrap_or(&Value::Null));
+            for e in (one.validate)(&json) {
+                let mut path = AttrPath::attr(one.name);
+                for (i, step) in e.path.iter().enumerate() {
+                    path = match (i, step.parse::<i64>()) {
+                        (i, Ok(n)) if i > 0 => path.then_index(n),
+                        _ => path.then_attr(step),
+                    };
+                }
+                diags.error_at(path, e.summary, e.detail);
+            }
+            Some((*one).clone())
+        }
+        [first, rest @ ..] => {
+            for other in rest {
+                diags.error_at(
+                    AttrPath::attr(other.name),
+                    format!("Only one {noun} block is allowed"),
+                    format!("{resource} has both a `{}` and a `{}` block; keep exactly one.", first.name, other.name),
+                );
+            }
+            None
+        }
+    }
+}
+
+/// The chosen block of `role` in a (planned or prior) state.
+pub fn chosen_platform(state: &Value, role: Role) -> Option<PlatformSpec> {
+    catalog::ready(role).into_iter().find(|p| state.attr(p.name).is_some_and(|v| !v.is_null()))
+}
+
+/// cty → JSON for runner jobs; unknown and null both become JSON null.
+pub fn to_json(v: &Value) -> Json {
+    match v {
+        Value::Null | Value::Unknown => Json::Null,
+        Value::Bool(b) => Json::Bool(*b),
+        Value::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                Json::from(i)
+            } else if let Some(u) = n.as_u64() {
+                Json::from(u)
+            } else {
+                serde_json::Number::from_f64(n.as_f64()).map(Json::Number).unwrap_or(Json::Null)
+            }
+        }
+        Value::String(s) => Json::String(s.clone()),
+        Value::List(items) | Value::Set(items) | Value::Tuple(items) => Json::Array(items.iter().map(to_json).collect()),
+        Value::Map(m) | Value::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()),
+        Value::Dynamic(_, inner) => to_json(inner),
+    }
+}
+
+/// JSON → cty for values a runner reports (strings, numbers, bools, string maps and lists).
+pub fn json_to_value(j: &Json) -> Option<Value> {
+    Some(match j {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => Value::Number(app_cty::Number::parse(&n.to_string())?),
+        Json::String(s) => Value::String(s.clone()),
+        Json::Array(items) => Value::List(items.iter().map(json_to_value).collect::<Option<_>>()?),
+        Json::Object(m) => Value::Map(m.iter().map(|(k, v)| Some((k.clone(), json_to_value(v)?))).collect::<Option<_>>()?),
+    })
+}
+
+pub fn string_map(v: Option<&Value>) -> BTreeMap<String, String> {
+    v.and_then(Value::as_map)
+        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .unwrap_or_default()
+}
+
+pub fn str_attr(v: &Value, name: &str) -> Option<String> {
+    v.attr(name).and_then(Value::as_str).map(str::to_string)
+}
+
+/// Checks map keys used as environment variable names.
+pub fn validate_env_keys(config: &Value, attr: &str, diags: &mut Diagnostics) {
+    if let Some(m) = config.attr(attr).and_then(Value::as_map) {
+        for key in m.keys() {
+            if key.is_empty() || key.contains('=') || key.contains('\0') {
+                diags.error_at(AttrPath::attr(attr).then_key(key), "Invalid environment variable name", format!("{key:?} cannot be an environment variable name (empty, or contains '=' or NUL)."));
+            }
+        }
+    }
+}
+
+/// Names become container, Deployment, function and group names: a DNS label.
+pub fn validate_name(config: &Value, attr: &str, diags: &mut Diagnostics) {
+    let Some(name) = config.attr(attr).and_then(Value::as_str) else { return };
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !ok {
+        diags.error_at(
+            AttrPath::attr(attr),
+            "Invalid name",
+            format!("{name:?} is not a valid name: use 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit (it names containers, Kubernetes objects and functions)."),
+        );
+    }
+}

@@ -1,0 +1,240 @@
+//! The `Runner` gRPC service: runs jobs, tracks them by id, cancels them.
+
+use crate::context::{CancelReason, CancelToken, JobContext};
+use crate::platform::{operation_name, role_name, Outcome, OutcomeKind, PlatformError, Plugins};
+use crate::proto::runner_server::Runner;
+use crate::proto::{
+    job_event, job_result, CancelJobRequest, CancelJobResponse, InfoRequest, InfoResponse, JobEvent, JobRequest, JobResult,
+    Operation, Role,
+};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use tokio::time::Instant;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::StreamExt;
+use tonic::codegen::BoxStream;
+use tonic::{Request, Response, Status};
+
+/// Largest gRPC message either way.
+pub const MAX_MESSAGE_SIZE: usize = 64 * 1024 * 1024;
+/// Events buffered per job before the job waits for the client.
+const EVENT_BUFFER: usize = 256;
+/// How long a cancelled job may take to stop before it is abandoned (its process groups are
+/// then killed outright).
+const CANCEL_GRACE: Duration = Duration::from_secs(10);
+
+struct Shared {
+    plugins: Plugins,
+    jobs: Mutex<HashMap<String, CancelToken>>,
+    job_ended: Notify,
+    shutting_down: CancelToken,
+}
+
+impl Shared {
+    fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancelToken>> {
+        self.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The service; cheap to clone (all clones share the job table).
+#[derive(Clone)]
+pub struct RunnerService {
+    shared: Arc<Shared>,
+}
+
+impl RunnerService {
+    pub fn new(plugins: Plugins) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                plugins,
+                jobs: Mutex::new(HashMap::new()),
+                job_ended: Notify::new(),
+                shutting_down: CancelToken::new(),
+            }),
+        }
+    }
+
+    /// Ids of the jobs running now.
+    pub fn running_jobs(&self) -> Vec<String> {
+        self.shared.jobs().keys().cloned().collect()
+    }
+
+    /// Refuses new jobs, cancels every running one and waits (at most `grace`) for them to end.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shared.shutting_down.cancel(CancelReason::Shutdown);
+        let deadline = Instant::now() + grace;
+        loop {
+            let notified = self.shared.job_ended.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let jobs = self.shared.jobs();
+                if jobs.is_empty() {
+                    return;
+                }
+                for token in jobs.values() {
+                    token.cancel(CancelReason::Shutdown);
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                tracing::warn!(jobs = ?self.running_jobs(), "jobs still running at shutdown");
+                return;
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl Runner for RunnerService {
+    async fn run_job(&self, request: Request<JobRequest>) -> Result<Response<BoxStream<JobEvent>>, Status> {
+        let job = request.into_inner();
+        if job.job_id.is_empty() {
+            return Err(Status::invalid_argument("job_id is empty; give every job an id unique on this runner"));
+        }
+        if self.shared.shutting_down.is_cancelled() {
+            return Err(Status::unavailable("the runner is shutting down"));
+        }
+        let token = CancelToken::new();
+        {
+            let mut jobs = self.shared.jobs();
+            if jobs.contains_key(&job.job_id) {
+                return Err(Status::already_exists(format!("a job with id {:?} is already running", job.job_id)));
+            }
+            jobs.insert(job.job_id.clone(), token.clone());
+        }
+        let (tx, rx) = mpsc::channel(EVENT_BUFFER);
+        tokio::spawn(drive(self.shared.clone(), job, tx, token));
+        let stream = ReceiverStream::new(rx).map(Ok);
+        Ok(Response::new(Box::pin(stream)))
+    }
+
+    async fn cancel_job(&self, request: Request<CancelJobRequest>) -> Result<Response<CancelJobResponse>, Status> {
+        let job_id = request.into_inner().job_id;
+        let token = self.shared.jobs().get(&job_id).cloned();
+        if let Some(token) = &token {
+            tracing::info!(job_id = %job_id, "job cancelled by request");
+            token.cancel(CancelReason::Requested);
+        }
+        Ok(Response::new(CancelJobResponse { found: token.is_some() }))
+    }
+
+    async fn info(&self, _request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
+        Ok(Response::new(InfoResponse {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            platforms: self.shared.plugins.names(),
+        }))
+    }
+}
+
+async fn sleep_until_opt(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs one job to its end and sends its single Result event.
+async fn drive(shared: Arc<Shared>, job: JobRequest, tx: mpsc::Sender<JobEvent>, token: CancelToken) {
+    let started = Instant::now();
+    let operation = operation_name(Operation::try_from(job.operation).unwrap_or(Operation::Unspecified));
+    let role = role_name(Role::try_from(job.role).unwrap_or(Role::Unspecified));
+    tracing::info!(job_id = %job.job_id, operation, role, platform = %job.platform, "job started");
+
+    let ctx = JobContext::new(job.job_id.clone(), tx.clone(), token.clone());
+    let deadline = (job.timeout_ms > 0).then(|| started + Duration::from_millis(job.timeout_ms));
+    let mut abandon_at: Option<Instant> = None;
+    let result = {
+        let work = shared.plugins.run(&ctx, &job);
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                biased;
+                result = &mut work => break Some(result),
+                () = tx.closed(), if !token.is_cancelled() => {
+                    tracing::info!(job_id = %job.job_id, "client went away: cancelling the job");
+                    token.cancel(CancelReason::ClientGone);
+                }
+                () = sleep_until_opt(deadline), if deadline.is_some() && !token.is_cancelled() => {
+                    tracing::info!(job_id = %job.job_id, "job timed out: cancelling it");
+                    token.cancel(CancelReason::TimedOut);
+                }
+                () = token.cancelled(), if abandon_at.is_none() => {
+                    abandon_at = Some(Instant::now() + CANCEL_GRACE);
+                }
+                () = sleep_until_opt(abandon_at), if abandon_at.is_some() => {
+                    tracing::warn!(job_id = %job.job_id, "job did not stop after cancellation: abandoning it");
+                    break None;
+                }
+            }
+        }
+    };
+    let result = job_result(&job, result, token.reason());
+    tracing::info!(
+        job_id = %job.job_id,
+        outcome = job_result::Outcome::try_from(result.outcome).map(|o| o.as_str_name()).unwrap_or("?"),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "job ended"
+    );
+    drop(ctx);
+    {
+        shared.jobs().remove(&job.job_id);
+    }
+    shared.job_ended.notify_waiters();
+    let _ = tx.send(JobEvent { event: Some(job_event::Event::Result(result)) }).await;
+}
+
+fn seconds(ms: u64) -> String {
+    if ms % 1000 == 0 {
+        format!("{} s", ms / 1000)
+    } else {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    }
+}
+
+/// The Result event for how the job ended.
+fn job_result(job: &JobRequest, result: Option<Result<Outcome, PlatformError>>, cancel: Option<CancelReason>) -> JobResult {
+    use job_result::Outcome as O;
+    let cancelled = |result_json: String| match cancel {
+        Some(CancelReason::TimedOut) => JobResult {
+            outcome: O::Failed as i32,
+            result_json,
+            error: format!(
+                "the job timed out after {} and was stopped; if it needs longer, raise its timeout",
+                seconds(job.timeout_ms)
+            ),
+            detail: String::new(),
+        },
+        reason => JobResult {
+            outcome: O::Cancelled as i32,
+            result_json,
+            error: match reason {
+                Some(CancelReason::Shutdown) => "the job was cancelled because the runner is shutting down",
+                Some(CancelReason::ClientGone) => "the job was cancelled because its caller went away",
+                _ => "the job was cancelled",
+            }
+            .to_string(),
+            detail: String::new(),
+        },
+    };
+    match result {
+        Some(Ok(outcome)) => JobResult {
+            outcome: match outcome.kind {
+                OutcomeKind::Succeeded => O::Succeeded,
+                OutcomeKind::Gone => O::Gone,
+            } as i32,
+            result_json: outcome.result_json,
+            error: String::new(),
+            detail: outcome.detail,
+        },
+        Some(Err(PlatformError::Failed { message, detail, result_json })) => {
+            JobResult { outcome: O::Failed as i32, result_json, error: message, detail }
+        }
+        Some(Err(PlatformError::InvalidRequest(message))) => {
+            JobResult { outcome: O::Failed as i32, result_json: job.prior_json.clone(), error: message, detail: String::new() }
+        }
+        Some(Err(PlatformError::Cancelled { result_json })) => cancelled(result_json),
+        None => cancelled(job.prior_json.clone()),
+    }
+}

@@ -1,0 +1,89 @@
+//! Which builders, platforms and releasers exist. The provider turns each ready entry into a
+//! configuration block of the matching resource; adding a platform means adding it here and
+//! implementing it in the runner.
+
+use crate::field::{BlockSpec, FieldError};
+use serde_json::Value as Json;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// `app_build`: produces an artifact (image, AMI).
+    Builder,
+    /// `app_deployment`: runs a generation of the app.
+    Platform,
+    /// `app_release`: routes traffic to a generation.
+    Releaser,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Availability {
+    Ready,
+    /// Known but not implemented in this version; the note says where it is tracked.
+    Planned(&'static str),
+}
+
+#[derive(Clone)]
+pub struct PlatformSpec {
+    pub role: Role,
+    pub name: &'static str,
+    pub availability: Availability,
+    pub block: fn() -> BlockSpec,
+    /// Checks a configuration block given as JSON; unknown values arrive as `null` and are skipped.
+    pub validate: fn(&Json) -> Vec<FieldError>,
+}
+
+fn no_fields_yet() -> BlockSpec {
+    BlockSpec { name: "", description: "", fields: Vec::new() }
+}
+
+fn nothing_to_validate(_: &Json) -> Vec<FieldError> {
+    Vec::new()
+}
+
+const fn planned(role: Role, name: &'static str, note: &'static str) -> PlatformSpec {
+    PlatformSpec { role, name, availability: Availability::Planned(note), block: no_fields_yet, validate: nothing_to_validate }
+}
+
+/// Every builder, platform and releaser, ready or planned.
+pub fn all() -> Vec<PlatformSpec> {
+    vec![
+        PlatformSpec {
+            role: Role::Platform,
+            name: "exec",
+            availability: Availability::Ready,
+            block: crate::exec::block,
+            validate: crate::exec::validate,
+        },
+        planned(Role::Builder, "docker", "Docker builds arrive with the app_build Docker work."),
+        planned(Role::Builder, "docker_pull", "Registry pulls arrive with the app_build Docker work."),
+        planned(Role::Builder, "aws_ami", "AMI lookups arrive with the EC2 work."),
+        planned(Role::Platform, "docker", "Docker deployments arrive with the Docker platform work."),
+        planned(Role::Platform, "kubernetes", "Kubernetes deployments are planned."),
+        planned(Role::Platform, "kubernetes_apply", "kubernetes_apply is planned."),
+        planned(Role::Platform, "helm", "Helm is planned."),
+        planned(Role::Platform, "aws_lambda", "AWS Lambda arrives with the Lambda work."),
+        planned(Role::Platform, "aws_ec2", "EC2 Auto Scaling deployments are planned."),
+        planned(Role::Releaser, "docker", "The Docker releaser arrives with the Docker platform work."),
+        planned(Role::Releaser, "kubernetes", "Kubernetes releases are planned."),
+        planned(Role::Releaser, "aws_lambda", "Lambda alias releases arrive with the Lambda work."),
+        planned(Role::Releaser, "aws_alb", "ALB releases are planned."),
+    ]
+}
+
+/// The ready entries of one role, in a stable order.
+pub fn ready(role: Role) -> Vec<PlatformSpec> {
+    all().into_iter().filter(|p| p.role == role && p.availability == Availability::Ready).collect()
+}
+
+/// The planned entries of one role (for "not supported yet" messages).
+pub fn planned_names(role: Role) -> Vec<&'static str> {
+    all()
+        .into_iter()
+        .filter(|p| p.role == role && matches!(p.availability, Availability::Planned(_)))
+        .map(|p| p.name)
+        .collect()
+}
+
+pub fn find(role: Role, name: &str) -> Option<PlatformSpec> {
+    all().into_iter().find(|p| p.role == role && p.name == name)
+}
