@@ -70,7 +70,10 @@ impl Visit for Fields {
 
 impl<S: Subscriber> Layer<S> for HclogLayer {
     fn enabled(&self, metadata: &tracing::Metadata<'_>, _: Context<'_, S>) -> bool {
-        *metadata.level() <= self.max_level
+        // Transport libraries log every HTTP/2 frame at debug; keep their warnings only.
+        let noisy = ["h2", "hyper", "tower", "tonic", "rustls"].iter().any(|p| metadata.target().starts_with(p));
+        let max = if noisy { Level::WARN.min(self.max_level) } else { self.max_level };
+        *metadata.level() <= max
     }
 
     fn on_event(&self, event: &Event<'_>, _: Context<'_, S>) {

@@ -50,6 +50,8 @@ fn generate(out_dir: &Path) {
         .build_transport(true)
         // Server trait methods that are not overridden answer UNIMPLEMENTED.
         .generate_default_stubs(true)
+        // Maps become BTreeMap: ordered iteration, deterministic encoding.
+        .btree_map(".")
         .emit_rerun_if_changed(false)
         .out_dir(out_dir)
         .compile_fds(fds)

@@ -2,6 +2,7 @@
 
 use terraform_provider_app::plugin::{self, ServeOptions};
 use terraform_provider_app::tfplugin6::ProviderService;
+use std::sync::Arc;
 use terraform_provider_app::{resources, PROVIDER_ADDRESS};
 
 fn main() {
@@ -23,8 +24,15 @@ fn main() {
             std::process::exit(1);
         }
     };
-    let service = ProviderService::new(resources::all());
-    let result = runtime.block_on(plugin::serve(service, ServeOptions { debug, provider_address: PROVIDER_ADDRESS }));
+    let service = Arc::new(ProviderService::new(resources::all()));
+    let for_exit = service.clone();
+    let on_exit: plugin::ExitHook = Arc::new(move || {
+        let service = for_exit.clone();
+        Box::pin(async move { service.shutdown().await })
+    });
+    let options = ServeOptions { debug, provider_address: PROVIDER_ADDRESS, on_exit };
+    let result = runtime.block_on(plugin::serve(service.clone(), options));
+    runtime.block_on(service.shutdown());
     if let Err(e) = result {
         eprintln!("{e}");
         std::process::exit(1);

@@ -17,6 +17,8 @@ pub mod platforms;
 pub mod process;
 pub mod service;
 mod sys;
+#[cfg(test)]
+mod testing;
 
 pub use app_proto::runner as proto;
 

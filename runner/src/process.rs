@@ -321,11 +321,7 @@ impl Capture {
 async fn read_lines(pipe: impl AsyncRead + Unpin, which: Pipe, tx: mpsc::Sender<(Pipe, Vec<u8>)>) {
     let mut reader = BufReader::with_capacity(MAX_LINE, pipe);
     let mut line = Vec::new();
-    loop {
-        let buf = match reader.fill_buf().await {
-            Ok(buf) => buf,
-            Err(_) => break,
-        };
+    while let Ok(buf) = reader.fill_buf().await {
         if buf.is_empty() {
             break;
         }
@@ -333,10 +329,9 @@ async fn read_lines(pipe: impl AsyncRead + Unpin, which: Pipe, tx: mpsc::Sender<
         let take = upto.min(MAX_LINE - line.len());
         line.extend_from_slice(&buf[..take]);
         reader.consume(take);
-        if line.last() == Some(&b'\n') || line.len() >= MAX_LINE {
-            if tx.send((which, std::mem::take(&mut line))).await.is_err() {
-                return;
-            }
+        let complete = line.last() == Some(&b'\n') || line.len() >= MAX_LINE;
+        if complete && tx.send((which, std::mem::take(&mut line))).await.is_err() {
+            return;
         }
     }
     if !line.is_empty() {
@@ -424,4 +419,205 @@ pub fn display_argv(argv: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::testing::{context, live_group_members, temp_dir};
+    use std::time::Instant as StdInstant;
+
+    fn sh(script: &str) -> CommandSpec {
+        CommandSpec::new(vec!["sh".into(), "-c".into(), script.into()])
+    }
+
+    #[tokio::test]
+    async fn captures_stdout_streams_lines_and_keeps_the_last_unterminated_line() {
+        let (ctx, events, _) = context();
+        let done = run(&ctx, &sh("echo one; echo two >&2; printf 'three'")).await.unwrap();
+        assert!(done.success());
+        assert_eq!(done.stdout_text(), "one\nthree");
+        assert_eq!(done.tail, vec!["two"]);
+        tokio::task::yield_now().await;
+        drop(ctx);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(events.texts("stdout"), vec!["one", "three"]);
+        assert_eq!(events.texts("stderr"), vec!["two"]);
+    }
+
+    #[tokio::test]
+    async fn tail_is_the_last_20_stderr_lines_or_stdout_without_stderr() {
+        let (ctx, _, _) = context();
+        let done = run(&ctx, &sh("for i in $(seq 1 30); do echo line$i >&2; done; echo out; exit 3")).await.unwrap();
+        assert!(!done.success());
+        assert_eq!(done.describe_status(), "exited with status 3");
+        assert_eq!(done.tail.len(), TAIL_LINES);
+        assert_eq!(done.tail.first().map(String::as_str), Some("line11"));
+        assert_eq!(done.tail.last().map(String::as_str), Some("line30"));
+
+        let done = run(&ctx, &sh("echo a; echo b; exit 1")).await.unwrap();
+        assert_eq!(done.tail, vec!["a", "b"]);
+    }
+
+    #[tokio::test]
+    async fn killed_by_a_signal_is_described() {
+        let (ctx, _, _) = context();
+        let done = run(&ctx, &sh("kill -9 $$")).await.unwrap();
+        assert_eq!(done.describe_status(), "was killed by SIGKILL");
+    }
+
+    #[tokio::test]
+    async fn env_dir_and_argv_are_passed_without_a_shell() {
+        let (ctx, _, _) = context();
+        let dir = temp_dir();
+        let script = dir.join("show.sh");
+        std::fs::write(&script, "#!/bin/sh\nprintf '%s|%s|%s|%s' \"$0\" \"$1\" \"$FOO\" \"$(pwd)\"\n").unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut spec = CommandSpec::new(vec!["./show.sh".into(), "a b; echo no".into()]);
+        spec.dir = Some(dir.clone());
+        spec.env.insert("FOO".into(), "bar".into());
+        let done = run(&ctx, &spec).await.unwrap();
+        let canonical = std::fs::canonicalize(&dir).unwrap();
+        assert_eq!(done.stdout_text(), format!("./show.sh|a b; echo no|bar|{}", canonical.display()));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn missing_program_names_the_program_path_and_dir() {
+        let (ctx, _, _) = context();
+        let mut spec = CommandSpec::new(vec!["no-such-program-4711".into()]);
+        spec.env.insert("PATH".into(), "/nonexistent/bin:/usr/bin".into());
+        spec.dir = Some("/tmp".into());
+        let err = run(&ctx, &spec).await.unwrap_err().to_string();
+        assert!(err.contains("`no-such-program-4711`"), "{err}");
+        assert!(err.contains("/nonexistent/bin:/usr/bin"), "{err}");
+        assert!(err.contains("working directory: /tmp"), "{err}");
+
+        let spec = CommandSpec { argv: vec!["./missing.sh".into()], dir: Some("/tmp".into()), ..Default::default() };
+        let err = run(&ctx, &spec).await.unwrap_err().to_string();
+        assert!(err.contains("/tmp/./missing.sh does not exist"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn not_executable_and_bad_dir_are_clear() {
+        let (ctx, _, _) = context();
+        let dir = temp_dir();
+        std::fs::write(dir.join("plain.sh"), "echo hi\n").unwrap();
+        std::fs::set_permissions(dir.join("plain.sh"), std::fs::Permissions::from_mode(0o644)).unwrap();
+        let spec = CommandSpec { argv: vec!["./plain.sh".into()], dir: Some(dir.clone()), ..Default::default() };
+        let err = run(&ctx, &spec).await.unwrap_err().to_string();
+        assert!(err.contains("is not executable"), "{err}");
+        assert!(err.contains("plain.sh"), "{err}");
+
+        let spec = CommandSpec { argv: vec!["true".into()], dir: Some(dir.join("nope")), ..Default::default() };
+        let err = run(&ctx, &spec).await.unwrap_err().to_string();
+        assert!(err.contains(&format!("`{}` does not exist", dir.join("nope").display())), "{err}");
+
+        let spec = CommandSpec { argv: vec!["true".into()], dir: Some(dir.join("plain.sh")), ..Default::default() };
+        let err = run(&ctx, &spec).await.unwrap_err().to_string();
+        assert!(err.contains("is not a directory"), "{err}");
+
+        let err = run(&ctx, &CommandSpec::new(Vec::new())).await.unwrap_err();
+        assert!(matches!(err, ProcessError::EmptyCommand));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Waits for the first stdout line (the shell's pid, which is the process group id).
+    async fn first_line_pid(events: &crate::testing::Events) -> u32 {
+        for _ in 0..200 {
+            if let Some(line) = events.texts("stdout").first() {
+                return line.trim().parse().unwrap();
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("the command printed no pid");
+    }
+
+    #[tokio::test]
+    async fn cancel_kills_the_whole_group_quickly() {
+        let (ctx, events, token) = context();
+        let started = StdInstant::now();
+        let spec = sh("echo $$; sleep 30 & sleep 30");
+        let job = run(&ctx, &spec);
+        let cancel = async {
+            let pgid = first_line_pid(&events).await;
+            assert!(!live_group_members(pgid).is_empty());
+            token.cancel(crate::context::CancelReason::Requested);
+            pgid
+        };
+        let (result, pgid) = tokio::join!(job, cancel);
+        assert!(matches!(result, Err(ProcessError::Cancelled { .. })), "{result:?}");
+        assert!(started.elapsed() < Duration::from_secs(5), "took {:?}", started.elapsed());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(live_group_members(pgid), Vec::<u32>::new(), "survivors in group {pgid}");
+    }
+
+    #[tokio::test]
+    async fn cancel_escalates_to_sigkill_when_sigterm_is_ignored() {
+        let (ctx, events, token) = context();
+        let spec = sh("trap '' TERM; echo $$; sleep 30 & sleep 30");
+        let job = run(&ctx, &spec);
+        let cancel = async {
+            let pgid = first_line_pid(&events).await;
+            token.cancel(crate::context::CancelReason::Requested);
+            (pgid, StdInstant::now())
+        };
+        let (result, (pgid, cancelled_at)) = tokio::join!(job, cancel);
+        let took = cancelled_at.elapsed();
+        assert!(matches!(result, Err(ProcessError::Cancelled { .. })), "{result:?}");
+        assert!(took >= TERM_GRACE - Duration::from_millis(100) && took < Duration::from_secs(5), "took {took:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(live_group_members(pgid), Vec::<u32>::new());
+    }
+
+    #[tokio::test]
+    async fn dropping_the_run_kills_the_group() {
+        let (ctx, events, _) = context();
+        let pgid = {
+            let spec = sh("echo $$; sleep 30");
+        let job = run(&ctx, &spec);
+            tokio::pin!(job);
+            tokio::select! {
+                _ = &mut job => panic!("ended early"),
+                pgid = first_line_pid(&events) => pgid,
+            }
+        };
+        for _ in 0..100 {
+            if live_group_members(pgid).is_empty() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("group {pgid} survived");
+    }
+
+    #[tokio::test]
+    async fn background_process_holding_output_does_not_block() {
+        let (ctx, _, _) = context();
+        let started = StdInstant::now();
+        let done = run(&ctx, &sh("echo $$; (sleep 30 &) ; echo done")).await.unwrap();
+        assert!(done.success());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        let pgid: u32 = done.stdout_text().lines().next().unwrap().parse().unwrap();
+        crate::sys::kill_group(pgid, crate::sys::SIGKILL);
+    }
+
+    #[tokio::test]
+    async fn secrets_are_masked_in_logs_and_tail() {
+        let (ctx, events, _) = context();
+        ctx.add_secrets(["hunter22"]);
+        let done = run(&ctx, &sh("echo pw=hunter22; echo hunter22 >&2")).await.unwrap();
+        assert_eq!(done.tail, vec!["***"]);
+        assert_eq!(done.stdout_text(), "pw=hunter22\n", "captured stdout is data, not a log");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(events.texts("stdout"), vec!["pw=***"]);
+        assert!(!events.all_text().contains("hunter22"));
+    }
+
+    #[test]
+    fn argv_display_quotes_what_a_shell_would_split() {
+        let argv = vec!["sh".to_string(), "-c".into(), "echo 'hi'".into(), "".into()];
+        assert_eq!(display_argv(&argv), r#"sh -c 'echo '\''hi'\''' ''"#);
+    }
 }

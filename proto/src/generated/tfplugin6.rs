@@ -115,8 +115,8 @@ pub mod stop_provider {
 pub struct RawState {
     #[prost(bytes = "vec", tag = "1")]
     pub json: ::prost::alloc::vec::Vec<u8>,
-    #[prost(map = "string, string", tag = "2")]
-    pub flatmap: ::std::collections::HashMap<
+    #[prost(btree_map = "string, string", tag = "2")]
+    pub flatmap: ::prost::alloc::collections::BTreeMap<
         ::prost::alloc::string::String,
         ::prost::alloc::string::String,
     >,
@@ -533,13 +533,13 @@ pub mod get_provider_schema {
     pub struct Response {
         #[prost(message, optional, tag = "1")]
         pub provider: ::core::option::Option<super::Schema>,
-        #[prost(map = "string, message", tag = "2")]
-        pub resource_schemas: ::std::collections::HashMap<
+        #[prost(btree_map = "string, message", tag = "2")]
+        pub resource_schemas: ::prost::alloc::collections::BTreeMap<
             ::prost::alloc::string::String,
             super::Schema,
         >,
-        #[prost(map = "string, message", tag = "3")]
-        pub data_source_schemas: ::std::collections::HashMap<
+        #[prost(btree_map = "string, message", tag = "3")]
+        pub data_source_schemas: ::prost::alloc::collections::BTreeMap<
             ::prost::alloc::string::String,
             super::Schema,
         >,
@@ -549,28 +549,28 @@ pub mod get_provider_schema {
         pub provider_meta: ::core::option::Option<super::Schema>,
         #[prost(message, optional, tag = "6")]
         pub server_capabilities: ::core::option::Option<super::ServerCapabilities>,
-        #[prost(map = "string, message", tag = "7")]
-        pub functions: ::std::collections::HashMap<
+        #[prost(btree_map = "string, message", tag = "7")]
+        pub functions: ::prost::alloc::collections::BTreeMap<
             ::prost::alloc::string::String,
             super::Function,
         >,
-        #[prost(map = "string, message", tag = "8")]
-        pub ephemeral_resource_schemas: ::std::collections::HashMap<
+        #[prost(btree_map = "string, message", tag = "8")]
+        pub ephemeral_resource_schemas: ::prost::alloc::collections::BTreeMap<
             ::prost::alloc::string::String,
             super::Schema,
         >,
-        #[prost(map = "string, message", tag = "9")]
-        pub list_resource_schemas: ::std::collections::HashMap<
+        #[prost(btree_map = "string, message", tag = "9")]
+        pub list_resource_schemas: ::prost::alloc::collections::BTreeMap<
             ::prost::alloc::string::String,
             super::Schema,
         >,
-        #[prost(map = "string, message", tag = "10")]
-        pub state_store_schemas: ::std::collections::HashMap<
+        #[prost(btree_map = "string, message", tag = "10")]
+        pub state_store_schemas: ::prost::alloc::collections::BTreeMap<
             ::prost::alloc::string::String,
             super::Schema,
         >,
-        #[prost(map = "string, message", tag = "11")]
-        pub action_schemas: ::std::collections::HashMap<
+        #[prost(btree_map = "string, message", tag = "11")]
+        pub action_schemas: ::prost::alloc::collections::BTreeMap<
             ::prost::alloc::string::String,
             super::ActionSchema,
         >,
@@ -624,8 +624,8 @@ pub mod get_resource_identity_schemas {
     pub struct Request {}
     #[derive(Clone, PartialEq, ::prost::Message)]
     pub struct Response {
-        #[prost(map = "string, message", tag = "1")]
-        pub identity_schemas: ::std::collections::HashMap<
+        #[prost(btree_map = "string, message", tag = "1")]
+        pub identity_schemas: ::prost::alloc::collections::BTreeMap<
             ::prost::alloc::string::String,
             super::ResourceIdentitySchema,
         >,
@@ -1032,8 +1032,8 @@ pub mod get_functions {
     pub struct Request {}
     #[derive(Clone, PartialEq, ::prost::Message)]
     pub struct Response {
-        #[prost(map = "string, message", tag = "1")]
-        pub functions: ::std::collections::HashMap<
+        #[prost(btree_map = "string, message", tag = "1")]
+        pub functions: ::prost::alloc::collections::BTreeMap<
             ::prost::alloc::string::String,
             super::Function,
         >,

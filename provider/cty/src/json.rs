@@ -65,12 +65,24 @@ impl Decoder {
         Ok(depth + 1)
     }
 
+    // Split into small functions so each nesting level costs little stack.
     fn value(&mut self, j: &Json, ty: &Type, depth: usize) -> Result<Value, Error> {
         if let Json::Null = j {
             return Ok(Value::Null);
         }
         match ty {
             Type::Dynamic => self.dynamic(j, depth),
+            Type::Bool | Type::Number | Type::String => self.primitive(j, ty),
+            Type::List(e) => self.list(j, e, "list", depth).map(Value::List),
+            Type::Set(e) => self.list(j, e, "set", depth).map(Value::Set),
+            Type::Tuple(ts) => self.tuple(j, ts, depth),
+            Type::Map(e) => self.map(j, e, depth),
+            Type::Object { attrs, .. } => self.object(j, attrs, depth),
+        }
+    }
+
+    fn primitive(&mut self, j: &Json, ty: &Type) -> Result<Value, Error> {
+        match ty {
             Type::Bool => match j {
                 Json::Bool(b) => Ok(Value::Bool(*b)),
                 Json::Str(s) => match s.as_str() {
@@ -86,84 +98,94 @@ impl Decoder {
                     .ok_or_else(|| self.err(format!("a number is required, found {s:?}"))),
                 _ => Err(self.required("number", j)),
             },
-            Type::String => match j {
+            _ => match j {
                 Json::Str(s) | Json::Num(s) => Ok(Value::String(s.clone())),
                 Json::Bool(b) => Ok(Value::String(b.to_string())),
                 _ => Err(self.required("string", j)),
             },
-            Type::List(e) | Type::Set(e) => {
-                let is_list = matches!(ty, Type::List(_));
-                let Json::Arr(items) = j else {
-                    return Err(self.required(if is_list { "list" } else { "set" }, j));
-                };
-                let depth = self.enter(depth)?;
-                let mut vals = Vec::with_capacity(items.len());
-                for (i, x) in items.iter().enumerate() {
-                    self.path.push(Step::Index(i));
-                    vals.push(self.value(x, e, depth)?);
-                    self.path.pop();
-                }
-                Ok(if is_list {
-                    Value::List(vals)
-                } else {
-                    Value::Set(vals)
-                })
-            }
-            Type::Tuple(ts) => {
-                let Json::Arr(items) = j else {
-                    return Err(self.required("tuple", j));
-                };
-                if items.len() > ts.len() {
-                    return Err(self.err(format!("too many tuple elements (need {})", ts.len())));
-                }
-                if items.len() < ts.len() {
-                    return Err(self.err(format!("not enough tuple elements (need {})", ts.len())));
-                }
-                let depth = self.enter(depth)?;
-                let mut vals = Vec::with_capacity(items.len());
-                for (i, (x, t)) in items.iter().zip(ts).enumerate() {
-                    self.path.push(Step::Index(i));
-                    vals.push(self.value(x, t, depth)?);
-                    self.path.pop();
-                }
-                Ok(Value::Tuple(vals))
-            }
-            Type::Map(e) => {
-                let Json::Obj(members) = j else {
-                    return Err(self.required("map", j));
-                };
-                let depth = self.enter(depth)?;
-                let mut vals = BTreeMap::new();
-                for (k, x) in members {
-                    self.path.push(Step::Key(k.clone()));
-                    let v = self.value(x, e, depth)?;
-                    self.path.pop();
-                    vals.insert(k.clone(), v);
-                }
-                Ok(Value::Map(vals))
-            }
-            Type::Object { attrs, .. } => {
-                let Json::Obj(members) = j else {
-                    return Err(self.required("object", j));
-                };
-                let depth = self.enter(depth)?;
-                let mut vals = BTreeMap::new();
-                for (k, x) in members {
-                    // Attributes the type lacks are ignored (older schema).
-                    let Some(at) = attrs.get(k) else { continue };
-                    self.path.push(Step::Attr(k.clone()));
-                    let v = self.value(x, at, depth)?;
-                    self.path.pop();
-                    vals.insert(k.clone(), v);
-                }
-                for k in attrs.keys() {
-                    if !vals.contains_key(k) {
-                        vals.insert(k.clone(), Value::Null);
-                    }
-                }
-                Ok(Value::Object(vals))
+        }
+    }
+
+    fn list(&mut self, j: &Json, e: &Type, what: &str, depth: usize) -> Result<Vec<Value>, Error> {
+        let Json::Arr(items) = j else {
+            return Err(self.required(what, j));
+        };
+        let depth = self.enter(depth)?;
+        let mut vals = Vec::with_capacity(items.len());
+        for (i, x) in items.iter().enumerate() {
+            self.path.push(Step::Index(i));
+            vals.push(self.value(x, e, depth)?);
+            self.path.pop();
+        }
+        Ok(vals)
+    }
+
+    fn tuple(&mut self, j: &Json, ts: &[Type], depth: usize) -> Result<Value, Error> {
+        let Json::Arr(items) = j else {
+            return Err(self.required("tuple", j));
+        };
+        if items.len() != ts.len() {
+            return Err(self.tuple_len(ts.len(), items.len()));
+        }
+        let depth = self.enter(depth)?;
+        let mut vals = Vec::with_capacity(items.len());
+        for (i, (x, t)) in items.iter().zip(ts).enumerate() {
+            self.path.push(Step::Index(i));
+            vals.push(self.value(x, t, depth)?);
+            self.path.pop();
+        }
+        Ok(Value::Tuple(vals))
+    }
+
+    #[cold]
+    fn tuple_len(&self, want: usize, got: usize) -> Error {
+        if got > want {
+            self.err(format!("too many tuple elements (need {want})"))
+        } else {
+            self.err(format!("not enough tuple elements (need {want})"))
+        }
+    }
+
+    fn map(&mut self, j: &Json, e: &Type, depth: usize) -> Result<Value, Error> {
+        let Json::Obj(members) = j else {
+            return Err(self.required("map", j));
+        };
+        let depth = self.enter(depth)?;
+        let mut vals = BTreeMap::new();
+        for (k, x) in members {
+            self.path.push(Step::Key(k.clone()));
+            let v = self.value(x, e, depth)?;
+            self.path.pop();
+            vals.insert(k.clone(), v);
+        }
+        Ok(Value::Map(vals))
+    }
+
+    fn object(
+        &mut self,
+        j: &Json,
+        attrs: &BTreeMap<String, Type>,
+        depth: usize,
+    ) -> Result<Value, Error> {
+        let Json::Obj(members) = j else {
+            return Err(self.required("object", j));
+        };
+        let depth = self.enter(depth)?;
+        let mut vals = BTreeMap::new();
+        for (k, x) in members {
+            // Attributes the type lacks are ignored (older schema).
+            let Some(at) = attrs.get(k) else { continue };
+            self.path.push(Step::Attr(k.clone()));
+            let v = self.value(x, at, depth)?;
+            self.path.pop();
+            vals.insert(k.clone(), v);
+        }
+        for k in attrs.keys() {
+            if !vals.contains_key(k) {
+                vals.insert(k.clone(), Value::Null);
             }
         }
+        Ok(Value::Object(vals))
     }
 
     fn dynamic(&mut self, j: &Json, depth: usize) -> Result<Value, Error> {
@@ -288,20 +310,7 @@ impl Encoder {
             _ => {}
         }
         if *ty == Type::Dynamic {
-            let depth = self.enter(depth)?;
-            let (t, inner) = match v {
-                Value::Dynamic(t, inner) if **t == Type::Dynamic => {
-                    return self.value(inner, t, depth)
-                }
-                Value::Dynamic(t, inner) => ((**t).clone(), &**inner),
-                plain => (plain.implied_type(), plain),
-            };
-            self.out.extend_from_slice(b"{\"value\":");
-            self.value(inner, &t, depth)?;
-            self.out.extend_from_slice(b",\"type\":");
-            t.write_json(&mut self.out);
-            self.out.push(b'}');
-            return Ok(());
+            return self.dynamic(v, depth);
         }
         match (ty, v) {
             (_, Value::Dynamic(_, inner)) => {
@@ -327,82 +336,116 @@ impl Encoder {
             (
                 Type::List(e) | Type::Set(e),
                 Value::List(vs) | Value::Set(vs) | Value::Tuple(vs),
-            ) => {
-                let depth = self.enter(depth)?;
-                self.out.push(b'[');
-                for (i, x) in vs.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push(b',');
-                    }
-                    self.path.push(Step::Index(i));
-                    self.value(x, e, depth)?;
-                    self.path.pop();
-                }
-                self.out.push(b']');
-                Ok(())
-            }
+            ) => self.list(vs, |_| e, depth),
             (Type::Tuple(ts), Value::List(vs) | Value::Set(vs) | Value::Tuple(vs)) => {
                 if ts.len() != vs.len() {
-                    return Err(self.err(format!(
-                        "a tuple of length {} is required ({} elements given)",
-                        ts.len(),
-                        vs.len()
-                    )));
+                    return Err(self.tuple_len(ts.len(), vs.len()));
                 }
-                let depth = self.enter(depth)?;
-                self.out.push(b'[');
-                for (i, (x, t)) in vs.iter().zip(ts).enumerate() {
-                    if i > 0 {
-                        self.out.push(b',');
-                    }
-                    self.path.push(Step::Index(i));
-                    self.value(x, t, depth)?;
-                    self.path.pop();
-                }
-                self.out.push(b']');
-                Ok(())
+                self.list(vs, |i| &ts[i], depth)
             }
-            (Type::Map(e), Value::Map(m) | Value::Object(m)) => {
-                let depth = self.enter(depth)?;
-                self.out.push(b'{');
-                for (i, (k, x)) in m.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push(b',');
-                    }
-                    self.path.push(Step::Key(k.clone()));
-                    jsontext::write_string(&mut self.out, k);
-                    self.out.push(b':');
-                    self.value(x, e, depth)?;
-                    self.path.pop();
-                }
-                self.out.push(b'}');
-                Ok(())
-            }
+            (Type::Map(e), Value::Map(m) | Value::Object(m)) => self.map(m, e, depth),
             (Type::Object { attrs, .. }, Value::Object(m) | Value::Map(m)) => {
-                if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
-                    self.path.push(Step::Attr(extra.clone()));
-                    return Err(self.err("unsupported attribute (not in the object type)"));
-                }
-                let depth = self.enter(depth)?;
-                self.out.push(b'{');
-                for (i, (k, t)) in attrs.iter().enumerate() {
-                    if i > 0 {
-                        self.out.push(b',');
-                    }
-                    self.path.push(Step::Attr(k.clone()));
-                    jsontext::write_string(&mut self.out, k);
-                    self.out.push(b':');
-                    match m.get(k) {
-                        Some(x) => self.value(x, t, depth)?,
-                        None => self.out.extend_from_slice(b"null"),
-                    }
-                    self.path.pop();
-                }
-                self.out.push(b'}');
-                Ok(())
+                self.object(m, attrs, depth)
             }
-            _ => Err(self.err(format!("{ty} is required, found {}", kind(v)))),
+            _ => Err(self.mismatch(ty, v)),
         }
+    }
+
+    #[cold]
+    fn mismatch(&self, ty: &Type, v: &Value) -> Error {
+        self.err(format!("{ty} is required, found {}", kind(v)))
+    }
+
+    #[cold]
+    fn tuple_len(&self, want: usize, got: usize) -> Error {
+        self.err(format!(
+            "a tuple of length {want} is required ({got} elements given)"
+        ))
+    }
+
+    fn dynamic(&mut self, v: &Value, depth: usize) -> Result<(), Error> {
+        let depth = self.enter(depth)?;
+        let implied;
+        let (t, inner) = match v {
+            Value::Dynamic(t, inner) if **t == Type::Dynamic => return self.value(inner, t, depth),
+            Value::Dynamic(t, inner) => (&**t, &**inner),
+            plain => {
+                implied = plain.implied_type();
+                (&implied, plain)
+            }
+        };
+        self.out.extend_from_slice(b"{\"value\":");
+        self.value(inner, t, depth)?;
+        self.out.extend_from_slice(b",\"type\":");
+        t.write_json(&mut self.out);
+        self.out.push(b'}');
+        Ok(())
+    }
+
+    fn list<'t>(
+        &mut self,
+        vs: &[Value],
+        ty_at: impl Fn(usize) -> &'t Type,
+        depth: usize,
+    ) -> Result<(), Error> {
+        let depth = self.enter(depth)?;
+        self.out.push(b'[');
+        for (i, x) in vs.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.path.push(Step::Index(i));
+            self.value(x, ty_at(i), depth)?;
+            self.path.pop();
+        }
+        self.out.push(b']');
+        Ok(())
+    }
+
+    fn map(&mut self, m: &BTreeMap<String, Value>, e: &Type, depth: usize) -> Result<(), Error> {
+        let depth = self.enter(depth)?;
+        self.out.push(b'{');
+        for (i, (k, x)) in m.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.path.push(Step::Key(k.clone()));
+            jsontext::write_string(&mut self.out, k);
+            self.out.push(b':');
+            self.value(x, e, depth)?;
+            self.path.pop();
+        }
+        self.out.push(b'}');
+        Ok(())
+    }
+
+    fn object(
+        &mut self,
+        m: &BTreeMap<String, Value>,
+        attrs: &BTreeMap<String, Type>,
+        depth: usize,
+    ) -> Result<(), Error> {
+        if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
+            self.path.push(Step::Attr(extra.clone()));
+            return Err(self.err("unsupported attribute (not in the object type)"));
+        }
+        let depth = self.enter(depth)?;
+        self.out.push(b'{');
+        for (i, (k, t)) in attrs.iter().enumerate() {
+            if i > 0 {
+                self.out.push(b',');
+            }
+            self.path.push(Step::Attr(k.clone()));
+            jsontext::write_string(&mut self.out, k);
+            self.out.push(b':');
+            match m.get(k) {
+                Some(x) => self.value(x, t, depth)?,
+                None => self.out.extend_from_slice(b"null"),
+            }
+            self.path.pop();
+        }
+        self.out.push(b'}');
+        Ok(())
     }
 }
 

@@ -218,6 +218,9 @@ impl<'a> Decoder<'a> {
         Ok(depth + 1)
     }
 
+    // The recursive path (value -> container -> value) is split into small
+    // functions so that each nesting level costs little stack, even in
+    // unoptimized builds.
     fn value(&mut self, ty: &Type, depth: usize) -> Result<Value, Error> {
         let c = self.peek()?;
         if is_ext(c) {
@@ -234,94 +237,104 @@ impl<'a> Decoder<'a> {
             return Ok(Value::Null);
         }
         match ty {
-            Type::Bool => match c {
-                0xc2 | 0xc3 => {
-                    self.pos += 1;
-                    Ok(Value::Bool(c == 0xc3))
-                }
-                _ => Err(self.err(format!("bool is required, found {}", describe(c)))),
-            },
+            Type::Bool => self.bool(c),
             Type::Number => self.number().map(Value::Number),
             Type::String => self.string("string").map(Value::String),
-            Type::List(e) | Type::Set(e) => {
-                let what = if matches!(ty, Type::List(_)) {
-                    "a list"
-                } else {
-                    "a set"
-                };
-                let n = self.array_len(what)?;
-                let depth = self.enter(depth)?;
-                let mut vals = Vec::with_capacity(n.min(self.remaining()));
-                for i in 0..n {
-                    self.path.push(Step::Index(i));
-                    vals.push(self.value(e, depth)?);
-                    self.path.pop();
-                }
-                Ok(if matches!(ty, Type::List(_)) {
-                    Value::List(vals)
-                } else {
-                    Value::Set(vals)
-                })
-            }
-            Type::Tuple(ts) => {
-                let n = self.array_len("a tuple")?;
-                if n != ts.len() {
-                    return Err(self.err(format!(
-                        "a tuple of length {} is required ({n} elements given)",
-                        ts.len()
-                    )));
-                }
-                let depth = self.enter(depth)?;
-                let mut vals = Vec::with_capacity(n);
-                for (i, t) in ts.iter().enumerate() {
-                    self.path.push(Step::Index(i));
-                    vals.push(self.value(t, depth)?);
-                    self.path.pop();
-                }
-                Ok(Value::Tuple(vals))
-            }
-            Type::Map(e) => {
-                let n = self.map_len("a map")?;
-                let depth = self.enter(depth)?;
-                let mut vals = BTreeMap::new();
-                for _ in 0..n {
-                    let k = self.string("a string map key")?;
-                    self.path.push(Step::Key(k.clone()));
-                    let v = self.value(e, depth)?;
-                    self.path.pop();
-                    vals.insert(k, v);
-                }
-                Ok(Value::Map(vals))
-            }
-            Type::Object { attrs, .. } => {
-                let n = self.map_len("an object")?;
-                if n != attrs.len() {
-                    return Err(self.err(format!(
-                        "an object with {} attributes is required ({n} given)",
-                        attrs.len()
-                    )));
-                }
-                let depth = self.enter(depth)?;
-                let mut vals = BTreeMap::new();
-                for _ in 0..n {
-                    let k = self.string("a string attribute name")?;
-                    self.path.push(Step::Attr(k.clone()));
-                    let Some(at) = attrs.get(&k) else {
-                        return Err(self.err("unsupported attribute"));
-                    };
-                    if vals.contains_key(&k) {
-                        return Err(self.err("duplicate attribute"));
-                    }
-                    let v = self.value(at, depth)?;
-                    self.path.pop();
-                    vals.insert(k, v);
-                }
-                Ok(Value::Object(vals))
-            }
-            Type::Bool | Type::Number | Type::String | Type::Dynamic => {
-                Err(self.err("internal error: unhandled type"))
-            }
+            Type::List(e) => self.list(e, depth).map(Value::List),
+            Type::Set(e) => self.list(e, depth).map(Value::Set),
+            Type::Tuple(ts) => self.tuple(ts, depth),
+            Type::Map(e) => self.map(e, depth),
+            Type::Object { attrs, .. } => self.object(attrs, depth),
+            Type::Dynamic => self.dynamic(depth),
         }
+    }
+
+    fn bool(&mut self, c: u8) -> Result<Value, Error> {
+        match c {
+            0xc2 | 0xc3 => {
+                self.pos += 1;
+                Ok(Value::Bool(c == 0xc3))
+            }
+            _ => Err(self.err(format!("bool is required, found {}", describe(c)))),
+        }
+    }
+
+    fn list(&mut self, e: &Type, depth: usize) -> Result<Vec<Value>, Error> {
+        let n = self.array_len("a list or set")?;
+        let depth = self.enter(depth)?;
+        let mut vals = Vec::with_capacity(n.min(self.remaining()));
+        for i in 0..n {
+            self.path.push(Step::Index(i));
+            vals.push(self.value(e, depth)?);
+            self.path.pop();
+        }
+        Ok(vals)
+    }
+
+    fn tuple(&mut self, ts: &[Type], depth: usize) -> Result<Value, Error> {
+        let n = self.array_len("a tuple")?;
+        if n != ts.len() {
+            return Err(self.tuple_len(ts.len(), n));
+        }
+        let depth = self.enter(depth)?;
+        let mut vals = Vec::with_capacity(n);
+        for (i, t) in ts.iter().enumerate() {
+            self.path.push(Step::Index(i));
+            vals.push(self.value(t, depth)?);
+            self.path.pop();
+        }
+        Ok(Value::Tuple(vals))
+    }
+
+    #[cold]
+    fn tuple_len(&self, want: usize, got: usize) -> Error {
+        self.err(format!(
+            "a tuple of length {want} is required ({got} elements given)"
+        ))
+    }
+
+    fn map(&mut self, e: &Type, depth: usize) -> Result<Value, Error> {
+        let n = self.map_len("a map")?;
+        let depth = self.enter(depth)?;
+        let mut vals = BTreeMap::new();
+        for _ in 0..n {
+            let k = self.string("a string map key")?;
+            self.path.push(Step::Key(k.clone()));
+            let v = self.value(e, depth)?;
+            self.path.pop();
+            vals.insert(k, v);
+        }
+        Ok(Value::Map(vals))
+    }
+
+    fn object(&mut self, attrs: &BTreeMap<String, Type>, depth: usize) -> Result<Value, Error> {
+        let n = self.map_len("an object")?;
+        if n != attrs.len() {
+            return Err(self.object_len(attrs.len(), n));
+        }
+        let depth = self.enter(depth)?;
+        let mut vals = BTreeMap::new();
+        for _ in 0..n {
+            let k = self.string("a string attribute name")?;
+            self.path.push(Step::Attr(k.clone()));
+            let Some(at) = attrs.get(&k) else {
+                return Err(self.err("unsupported attribute"));
+            };
+            if vals.contains_key(&k) {
+                return Err(self.err("duplicate attribute"));
+            }
+            let v = self.value(at, depth)?;
+            self.path.pop();
+            vals.insert(k, v);
+        }
+        Ok(Value::Object(vals))
+    }
+
+    #[cold]
+    fn object_len(&self, want: usize, got: usize) -> Error {
+        self.err(format!(
+            "an object with {want} attributes is required ({got} given)"
+        ))
     }
 
     fn number(&mut self) -> Result<Number, Error> {
@@ -581,21 +594,7 @@ impl Encoder {
             _ => {}
         }
         if *ty == Type::Dynamic {
-            let depth = self.enter(depth)?;
-            return match v {
-                Value::Dynamic(t, inner) if **t == Type::Dynamic => self.value(inner, t, depth),
-                Value::Dynamic(t, inner) => {
-                    self.out.push(0x92);
-                    self.bin(&t.to_json_bytes())?;
-                    self.value(inner, t, depth)
-                }
-                plain => {
-                    let t = plain.implied_type();
-                    self.out.push(0x92);
-                    self.bin(&t.to_json_bytes())?;
-                    self.value(plain, &t, depth)
-                }
-            };
+            return self.dynamic(v, depth);
         }
         match (ty, v) {
             // A dynamic wrapper in a statically typed position: write the
@@ -613,64 +612,102 @@ impl Encoder {
             (
                 Type::List(e) | Type::Set(e),
                 Value::List(vs) | Value::Set(vs) | Value::Tuple(vs),
-            ) => {
-                let depth = self.enter(depth)?;
-                self.array_len(vs.len())?;
-                for (i, x) in vs.iter().enumerate() {
-                    self.path.push(Step::Index(i));
-                    self.value(x, e, depth)?;
-                    self.path.pop();
-                }
-                Ok(())
-            }
+            ) => self.list(vs, e, depth),
             (Type::Tuple(ts), Value::List(vs) | Value::Set(vs) | Value::Tuple(vs)) => {
-                if ts.len() != vs.len() {
-                    return Err(self.err(format!(
-                        "a tuple of length {} is required ({} elements given)",
-                        ts.len(),
-                        vs.len()
-                    )));
-                }
-                let depth = self.enter(depth)?;
-                self.array_len(vs.len())?;
-                for (i, (x, t)) in vs.iter().zip(ts).enumerate() {
-                    self.path.push(Step::Index(i));
-                    self.value(x, t, depth)?;
-                    self.path.pop();
-                }
-                Ok(())
+                self.tuple(vs, ts, depth)
             }
-            (Type::Map(e), Value::Map(m) | Value::Object(m)) => {
-                let depth = self.enter(depth)?;
-                self.map_len(m.len())?;
-                for (k, x) in m {
-                    self.path.push(Step::Key(k.clone()));
-                    self.str(k)?;
-                    self.value(x, e, depth)?;
-                    self.path.pop();
-                }
-                Ok(())
-            }
+            (Type::Map(e), Value::Map(m) | Value::Object(m)) => self.map(m, e, depth),
             (Type::Object { attrs, .. }, Value::Object(m) | Value::Map(m)) => {
-                if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
-                    self.path.push(Step::Attr(extra.clone()));
-                    return Err(self.err("unsupported attribute (not in the object type)"));
-                }
-                let depth = self.enter(depth)?;
-                self.map_len(attrs.len())?;
-                for (k, t) in attrs {
-                    self.path.push(Step::Attr(k.clone()));
-                    self.str(k)?;
-                    match m.get(k) {
-                        Some(x) => self.value(x, t, depth)?,
-                        None => self.out.push(0xc0),
-                    }
-                    self.path.pop();
-                }
-                Ok(())
+                self.object(m, attrs, depth)
             }
             _ => Err(self.mismatch(ty, v)),
         }
+    }
+
+    fn dynamic(&mut self, v: &Value, depth: usize) -> Result<(), Error> {
+        let depth = self.enter(depth)?;
+        match v {
+            Value::Dynamic(t, inner) if **t == Type::Dynamic => self.value(inner, t, depth),
+            Value::Dynamic(t, inner) => {
+                self.out.push(0x92);
+                self.bin(&t.to_json_bytes())?;
+                self.value(inner, t, depth)
+            }
+            plain => {
+                let t = plain.implied_type();
+                self.out.push(0x92);
+                self.bin(&t.to_json_bytes())?;
+                self.value(plain, &t, depth)
+            }
+        }
+    }
+
+    fn list(&mut self, vs: &[Value], e: &Type, depth: usize) -> Result<(), Error> {
+        let depth = self.enter(depth)?;
+        self.array_len(vs.len())?;
+        for (i, x) in vs.iter().enumerate() {
+            self.path.push(Step::Index(i));
+            self.value(x, e, depth)?;
+            self.path.pop();
+        }
+        Ok(())
+    }
+
+    fn tuple(&mut self, vs: &[Value], ts: &[Type], depth: usize) -> Result<(), Error> {
+        if ts.len() != vs.len() {
+            return Err(self.tuple_len(ts.len(), vs.len()));
+        }
+        let depth = self.enter(depth)?;
+        self.array_len(vs.len())?;
+        for (i, (x, t)) in vs.iter().zip(ts).enumerate() {
+            self.path.push(Step::Index(i));
+            self.value(x, t, depth)?;
+            self.path.pop();
+        }
+        Ok(())
+    }
+
+    #[cold]
+    fn tuple_len(&self, want: usize, got: usize) -> Error {
+        self.err(format!(
+            "a tuple of length {want} is required ({got} elements given)"
+        ))
+    }
+
+    fn map(&mut self, m: &BTreeMap<String, Value>, e: &Type, depth: usize) -> Result<(), Error> {
+        let depth = self.enter(depth)?;
+        self.map_len(m.len())?;
+        for (k, x) in m {
+            self.path.push(Step::Key(k.clone()));
+            self.str(k)?;
+            self.value(x, e, depth)?;
+            self.path.pop();
+        }
+        Ok(())
+    }
+
+    fn object(
+        &mut self,
+        m: &BTreeMap<String, Value>,
+        attrs: &BTreeMap<String, Type>,
+        depth: usize,
+    ) -> Result<(), Error> {
+        if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
+            self.path.push(Step::Attr(extra.clone()));
+            return Err(self.err("unsupported attribute (not in the object type)"));
+        }
+        let depth = self.enter(depth)?;
+        self.map_len(attrs.len())?;
+        for (k, t) in attrs {
+            self.path.push(Step::Attr(k.clone()));
+            self.str(k)?;
+            match m.get(k) {
+                Some(x) => self.value(x, t, depth)?,
+                None => self.out.push(0xc0),
+            }
+            self.path.pop();
+        }
+        Ok(())
     }
 }
 
@@ -850,7 +887,7 @@ mod tests {
         );
         // ["dynamic", x] flattens.
         assert_eq!(
-            decode(&hex("92c4092264796e616d6963 92c408 22737472696e6722 a178"), &Type::Dynamic),
+            decode(&hex("92c4092264796e616d696322 92c408 22737472696e6722 a178"), &Type::Dynamic),
             Ok(v)
         );
         // Null of a concrete type inside a dynamic.

@@ -13,6 +13,7 @@ use conn::PluginConn;
 use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UnixListener;
 use tokio::sync::{mpsc, watch};
@@ -39,14 +40,18 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
+/// Runs before the process exits (e.g. stopping the runner it started).
+pub type ExitHook = Arc<dyn Fn() -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 pub struct ServeOptions {
+    pub on_exit: ExitHook,
     /// Debug mode: no cookie, no TLS; print a TF_REATTACH_PROVIDERS value and serve until Ctrl-C.
     pub debug: bool,
     pub provider_address: &'static str,
 }
 
 /// Runs the plugin server until Terraform asks it to shut down.
-pub async fn serve<P: Provider>(provider: P, options: ServeOptions) -> Result<(), ServeError> {
+pub async fn serve<P: Provider>(provider: Arc<P>, options: ServeOptions) -> Result<(), ServeError> {
     if !options.debug {
         if std::env::var(MAGIC_COOKIE_KEY).ok().as_deref() != Some(MAGIC_COOKIE_VALUE) {
             return Err(ServeError::NotLaunchedByTerraform);
@@ -73,9 +78,9 @@ pub async fn serve<P: Provider>(provider: P, options: ServeOptions) -> Result<()
 
     let router = tonic::transport::Server::builder()
         .add_service(HealthServer::new(PluginHealth))
-        .add_service(GrpcControllerServer::new(Controller { shutdown: shutdown_tx.clone() }))
+        .add_service(GrpcControllerServer::new(Controller { shutdown: shutdown_tx.clone(), on_exit: options.on_exit.clone() }))
         .add_service(GrpcStdioServer::new(Stdio))
-        .add_service(ProviderServer::new(provider).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE));
+        .add_service(ProviderServer::from_arc(provider).max_decoding_message_size(MAX_MESSAGE).max_encoding_message_size(MAX_MESSAGE));
 
     if options.debug {
         let reattach = serde_json::json!({
@@ -96,7 +101,7 @@ pub async fn serve<P: Provider>(provider: P, options: ServeOptions) -> Result<()
         stdout.flush()?;
     }
 
-    tokio::spawn(watch_signals(options.debug, shutdown_tx));
+    tokio::spawn(watch_signals(options.debug, shutdown_tx, options.on_exit.clone()));
     let shutdown = async move {
         while !*shutdown_rx.borrow() {
             if shutdown_rx.changed().await.is_err() {
@@ -160,7 +165,7 @@ async fn accept_loop(listener: UnixListener, acceptor: Option<tokio_rustls::TlsA
 
 /// SIGINT reaches the whole process group on Ctrl-C; Terraform decides what to do and tells
 /// us through StopProvider, so the plugin ignores it (in debug mode it stops the server).
-async fn watch_signals(debug: bool, shutdown: watch::Sender<bool>) {
+async fn watch_signals(debug: bool, shutdown: watch::Sender<bool>, on_exit: ExitHook) {
     use tokio::signal::unix::{signal, SignalKind};
     let (Ok(mut interrupt), Ok(mut terminate)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
         return;
@@ -176,7 +181,7 @@ async fn watch_signals(debug: bool, shutdown: watch::Sender<bool>) {
             }
             _ = terminate.recv() => {
                 let _ = shutdown.send(true);
-                exit_soon();
+                exit_soon(on_exit);
                 return;
             }
         }
@@ -184,15 +189,20 @@ async fn watch_signals(debug: bool, shutdown: watch::Sender<bool>) {
 }
 
 /// Leaves time for the last response to reach Terraform, then exits even if a connection lingers.
-fn exit_soon() {
-    tokio::spawn(async {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+fn exit_soon(on_exit: ExitHook) {
+    tokio::spawn(async move {
+        let hook = on_exit();
+        let _ = tokio::time::timeout(Duration::from_millis(1500), async {
+            tokio::join!(hook, tokio::time::sleep(Duration::from_millis(50)));
+        })
+        .await;
         std::process::exit(0);
     });
 }
 
 struct Controller {
     shutdown: watch::Sender<bool>,
+    on_exit: ExitHook,
 }
 
 #[tonic::async_trait]
@@ -200,7 +210,7 @@ impl GrpcController for Controller {
     async fn shutdown(&self, _: tonic::Request<app_proto::plugin::Empty>) -> Result<tonic::Response<app_proto::plugin::Empty>, tonic::Status> {
         tracing::debug!("Shutdown requested by Terraform");
         let _ = self.shutdown.send(true);
-        exit_soon();
+        exit_soon(self.on_exit.clone());
         Ok(tonic::Response::new(app_proto::plugin::Empty {}))
     }
 }

@@ -80,6 +80,13 @@ impl Runner {
         Ok(client.clone())
     }
 
+    /// Stops the on-demand runner if one was started.
+    pub async fn shutdown(&self) {
+        if let Some((started, _)) = self.connected.get() {
+            started.stop().await;
+        }
+    }
+
     /// Runs one job to its end, logging its events; cancels it when `stop` turns true.
     pub async fn run(&self, mut request: JobRequest, stop: &mut watch::Receiver<bool>) -> Result<Finished, RunnerError> {
         let mut client = self.client().await?;

@@ -19,8 +19,8 @@ pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 /// A running on-demand runner. Dropping it closes the runner's stdin (it exits) and kills it.
 pub struct OnDemand {
-    _child: Child,
-    _stdin: ChildStdin,
+    child: tokio::sync::Mutex<Option<Child>>,
+    stdin: std::sync::Mutex<Option<ChildStdin>>,
     dir: PathBuf,
     socket: PathBuf,
     secret: String,
@@ -114,7 +114,23 @@ impl OnDemand {
         // Keep draining stdout so the runner never blocks writing to it.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         tracing::debug!(runner = %shown, pid = child.id().unwrap_or_default(), "on-demand runner ready");
-        Ok(Self { _child: child, _stdin: stdin, dir, socket, secret })
+        Ok(Self { child: tokio::sync::Mutex::new(Some(child)), stdin: std::sync::Mutex::new(Some(stdin)), dir, socket, secret })
+    }
+
+    /// Closes the runner's stdin (it cancels its jobs and exits) and reaps it, so no process
+    /// outlives this provider, not even as a zombie.
+    pub async fn stop(&self) {
+        if let Ok(mut stdin) = self.stdin.lock() {
+            stdin.take();
+        }
+        // Hold the lock while waiting: a second caller must not return before the child is reaped.
+        let mut guard = self.child.lock().await;
+        if let Some(child) = guard.as_mut() {
+            if tokio::time::timeout(Duration::from_secs(3), child.wait()).await.is_err() {
+                let _ = child.kill().await;
+            }
+        }
+        *guard = None;
     }
 
     pub async fn connect(&self) -> Result<Client, RunnerError> {

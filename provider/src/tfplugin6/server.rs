@@ -56,6 +56,14 @@ impl ProviderService {
         Self { provider_type: provider_schema.value_type(), provider_schema, resources, schema_response, ctx: RwLock::new(None), stop }
     }
 
+    /// Stops the runner this process started (at Shutdown).
+    pub async fn shutdown(&self) {
+        let ctx = self.ctx.read().ok().and_then(|g| g.clone());
+        if let Some(ctx) = ctx {
+            ctx.runner.shutdown().await;
+        }
+    }
+
     fn resource(&self, type_name: &str) -> Result<&Registered, Status> {
         self.resources.get(type_name).ok_or_else(|| Status::not_found(format!("this provider has no resource type {type_name:?}")))
     }
