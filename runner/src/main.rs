@@ -82,7 +82,6 @@ fn main() -> ExitCode {
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
-                    tracing::error!("{e}");
                     eprintln!("app-runner: {e}");
                     ExitCode::FAILURE
                 }

@@ -148,12 +148,6 @@ pub async fn run(
 ) -> Result<(), OnDemandError> {
     let socket = options.socket;
     check_socket_dir(&socket)?;
-    let (token_rx, mut eof_rx) = watch_stdin(stdin);
-    let token = token_rx
-        .await
-        .map_err(|_| OnDemandError::Token("the stdin reader stopped".into()))?
-        .map_err(OnDemandError::Token)?;
-
     let mut terminate = signal(SignalKind::terminate()).map_err(OnDemandError::Signals)?;
     // Ctrl-C in a terminal reaches the whole process group; jobs are cancelled through the
     // protocol instead, so SIGINT is received and dropped here.
@@ -163,6 +157,14 @@ pub async fn run(
             tracing::debug!("SIGINT ignored; the caller cancels jobs through the protocol");
         }
     });
+
+    let (token_rx, mut eof_rx) = watch_stdin(stdin);
+    let token = tokio::select! {
+        token = token_rx => token
+            .map_err(|_| OnDemandError::Token("the stdin reader stopped".into()))?
+            .map_err(OnDemandError::Token)?,
+        _ = terminate.recv() => return Ok(()),
+    };
 
     let listener = bind(&socket)?;
     let service = RunnerService::new(plugins);

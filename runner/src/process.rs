@@ -479,7 +479,8 @@ mod tests {
         spec.env.insert("FOO".into(), "bar".into());
         let done = run(&ctx, &spec).await.unwrap();
         let canonical = std::fs::canonicalize(&dir).unwrap();
-        assert_eq!(done.stdout_text(), format!("./show.sh|a b; echo no|bar|{}", canonical.display()));
+        // A script's $0 is the path the kernel ran: the resolved one.
+        assert_eq!(done.stdout_text(), format!("{}/./show.sh|a b; echo no|bar|{}", dir.display(), canonical.display()));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

@@ -186,8 +186,9 @@ async fn drive(shared: Arc<Shared>, job: JobRequest, tx: mpsc::Sender<JobEvent>,
 }
 
 fn seconds(ms: u64) -> String {
-    if ms % 1000 == 0 {
-        format!("{} s", ms / 1000)
+    let whole = ms / 1000;
+    if whole * 1000 == ms {
+        format!("{whole} s")
     } else {
         format!("{:.1} s", ms as f64 / 1000.0)
     }
@@ -236,5 +237,146 @@ fn job_result(job: &JobRequest, result: Option<Result<Outcome, PlatformError>>, 
         }
         Some(Err(PlatformError::Cancelled { result_json })) => cancelled(result_json),
         None => cancelled(job.prior_json.clone()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn service() -> RunnerService {
+        RunnerService::new(crate::platforms::builtin())
+    }
+
+    fn deploy(job_id: &str, create: serde_json::Value, timeout_ms: u64) -> JobRequest {
+        JobRequest {
+            job_id: job_id.into(),
+            operation: Operation::Deploy as i32,
+            role: Role::Platform as i32,
+            platform: "exec".into(),
+            request_json: json!({"name": "web", "generation": 1, "config": {"create": create}}).to_string(),
+            prior_json: String::new(),
+            timeout_ms,
+        }
+    }
+
+    /// All events of a job, and its single result.
+    async fn collect(service: &RunnerService, job: JobRequest) -> (Vec<JobEvent>, JobResult) {
+        let mut stream = service.run_job(Request::new(job)).await.unwrap().into_inner();
+        let mut events = Vec::new();
+        while let Some(event) = stream.next().await {
+            events.push(event.unwrap());
+        }
+        let results: Vec<JobResult> = events
+            .iter()
+            .filter_map(|e| match &e.event {
+                Some(job_event::Event::Result(r)) => Some(r.clone()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(results.len(), 1, "exactly one result: {events:?}");
+        assert!(matches!(events.last().and_then(|e| e.event.as_ref()), Some(job_event::Event::Result(_))));
+        (events, results.into_iter().next().unwrap())
+    }
+
+    #[tokio::test]
+    async fn deploy_streams_logs_then_one_result() {
+        let service = service();
+        let (events, result) = collect(&service, deploy("j1", json!(["echo", "hello"]), 0)).await;
+        assert_eq!(result.outcome, job_result::Outcome::Succeeded as i32, "{result:?}");
+        assert!(events.iter().any(|e| matches!(&e.event, Some(job_event::Event::Log(l)) if l.stream == "stdout" && l.text == "hello")));
+        assert!(service.running_jobs().is_empty());
+    }
+
+    #[tokio::test]
+    async fn timeout_fails_the_job_and_says_what_to_do() {
+        let service = service();
+        let started = Instant::now();
+        let (_, result) = collect(&service, deploy("t", json!(["sleep", "30"]), 300)).await;
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(result.outcome, job_result::Outcome::Failed as i32);
+        assert!(result.error.contains("timed out after 0.3 s"), "{}", result.error);
+        assert!(result.error.contains("raise its timeout"), "{}", result.error);
+        assert_eq!(serde_json::from_str::<serde_json::Value>(&result.result_json).unwrap()["status"], "failed");
+    }
+
+    #[tokio::test]
+    async fn cancel_job_by_id_and_duplicate_ids() {
+        let service = service();
+        let mut stream = service.run_job(Request::new(deploy("c", json!(["sleep", "30"]), 0))).await.unwrap().into_inner();
+        let dup = service.run_job(Request::new(deploy("c", json!(["true"]), 0))).await.err().unwrap();
+        assert_eq!(dup.code(), tonic::Code::AlreadyExists);
+        let found = service.cancel_job(Request::new(CancelJobRequest { job_id: "c".into() })).await.unwrap().into_inner();
+        assert!(found.found);
+        let mut last = None;
+        while let Some(event) = stream.next().await {
+            last = event.unwrap().event;
+        }
+        let Some(job_event::Event::Result(result)) = last else { panic!("no result") };
+        assert_eq!(result.outcome, job_result::Outcome::Cancelled as i32);
+        let missing = service.cancel_job(Request::new(CancelJobRequest { job_id: "c".into() })).await.unwrap().into_inner();
+        assert!(!missing.found);
+    }
+
+    #[tokio::test]
+    async fn unknown_platforms_list_what_is_supported() {
+        let service = service();
+        let mut job = deploy("u", json!(["true"]), 0);
+        job.platform = "nomad".into();
+        let prior = json!({"generation": 1, "status": "ready"}).to_string();
+        job.prior_json = prior.clone();
+        let (_, result) = collect(&service, job.clone()).await;
+        assert_eq!(result.outcome, job_result::Outcome::Failed as i32);
+        assert!(result.error.contains("no platform named \"nomad\"; it supports: exec"), "{}", result.error);
+        assert_eq!(result.result_json, prior, "nothing ran: the prior record stays");
+
+        job.platform = "docker".into();
+        job.job_id = "u2".into();
+        let (_, result) = collect(&service, job.clone()).await;
+        assert!(result.error.contains("not available in this runner version"), "{}", result.error);
+
+        job.operation = Operation::Build as i32;
+        job.platform = "exec".into();
+        job.job_id = "u3".into();
+        let (_, result) = collect(&service, job).await;
+        assert!(result.error.contains("does not support the build operation"), "{}", result.error);
+    }
+
+    #[tokio::test]
+    async fn bad_request_json_fails_clearly() {
+        let service = service();
+        let mut job = deploy("b", json!(["true"]), 0);
+        job.request_json = "{".into();
+        let (_, result) = collect(&service, job).await;
+        assert!(result.error.starts_with("request_json is not a valid deployment request"), "{}", result.error);
+    }
+
+    #[tokio::test]
+    async fn info_lists_ready_platforms() {
+        let info = service().info(Request::new(InfoRequest {})).await.unwrap().into_inner();
+        assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(info.platforms, vec!["exec"]);
+    }
+
+    #[tokio::test]
+    async fn shutdown_cancels_running_jobs() {
+        let service = service();
+        let mut stream = service.run_job(Request::new(deploy("s", json!(["sleep", "30"]), 0))).await.unwrap().into_inner();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let started = Instant::now();
+        service.shutdown(Duration::from_secs(6)).await;
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(service.running_jobs().is_empty());
+        let mut last = None;
+        while let Some(event) = stream.next().await {
+            last = event.unwrap().event;
+        }
+        let Some(job_event::Event::Result(result)) = last else { panic!("no result") };
+        assert_eq!(result.outcome, job_result::Outcome::Cancelled as i32);
+        assert!(result.error.contains("shutting down"));
+        let refused = service.run_job(Request::new(deploy("s2", json!(["true"]), 0))).await.err().unwrap();
+        assert_eq!(refused.code(), tonic::Code::Unavailable);
     }
 }

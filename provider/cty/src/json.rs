@@ -31,8 +31,8 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, Error> {
 /// Encodes `v` as JSON for type `ty`, as go-cty's `json.Marshal`, except
 /// that a number that is a float64 is written with every digit of its exact
 /// value (so it decodes to the same float64). Objects carry every attribute
-/// of the type (null where the value lacks it). Unknowns and infinities are
-/// errors.
+/// of the type (null where the value lacks it). Values are matched to types
+/// as in [`crate::msgpack::encode`]. Unknowns and infinities are errors.
 pub fn encode(v: &Value, ty: &Type) -> Result<Vec<u8>, Error> {
     let mut e = Encoder {
         out: Vec::new(),
@@ -189,6 +189,21 @@ impl Decoder {
     }
 
     fn dynamic(&mut self, j: &Json, depth: usize) -> Result<Value, Error> {
+        let (ty, body, depth) = self.dynamic_parts(j, depth)?;
+        let v = self.value(body, &ty, depth)?;
+        Ok(if ty == Type::Dynamic {
+            v
+        } else {
+            Value::Dynamic(Box::new(ty), Box::new(v))
+        })
+    }
+
+    /// Splits `{"type": …, "value": …}` into the parsed type and the value.
+    fn dynamic_parts<'j>(
+        &self,
+        j: &'j Json,
+        depth: usize,
+    ) -> Result<(Type, &'j Json, usize), Error> {
         let Json::Obj(members) = j else {
             return Err(self.required("dynamic value ({\"value\", \"type\"} object)", j));
         };
@@ -204,9 +219,9 @@ impl Decoder {
                 }
                 "value" => body = Some(x),
                 other => {
-                    return Err(self.err(format!(
-                        "invalid key {other:?} in dynamically-typed value"
-                    )))
+                    return Err(
+                        self.err(format!("invalid key {other:?} in dynamically-typed value"))
+                    )
                 }
             }
         }
@@ -217,12 +232,7 @@ impl Decoder {
             return Err(self.err("missing value in dynamically-typed value"));
         };
         let depth = self.enter(depth)?;
-        let v = self.value(body, &ty, depth)?;
-        Ok(if ty == Type::Dynamic {
-            v
-        } else {
-            Value::Dynamic(Box::new(ty), Box::new(v))
-        })
+        Ok((ty, body, depth))
     }
 }
 
@@ -333,10 +343,9 @@ impl Encoder {
                 jsontext::write_string(&mut self.out, s);
                 Ok(())
             }
-            (
-                Type::List(e) | Type::Set(e),
-                Value::List(vs) | Value::Set(vs) | Value::Tuple(vs),
-            ) => self.list(vs, |_| e, depth),
+            (Type::List(e) | Type::Set(e), Value::List(vs) | Value::Set(vs) | Value::Tuple(vs)) => {
+                self.list(vs, |_| e, depth)
+            }
             (Type::Tuple(ts), Value::List(vs) | Value::Set(vs) | Value::Tuple(vs)) => {
                 if ts.len() != vs.len() {
                     return Err(self.tuple_len(ts.len(), vs.len()));
@@ -478,17 +487,26 @@ mod tests {
         assert_eq!(decode(b" 1e3 ", &Type::Number), Ok(num("1000")));
         assert!(decode(b"[1]", &Type::Number).is_err());
         assert!(decode(b"1 2", &Type::Number).is_err());
-        assert_eq!(s(&num("123456789012345678901234567890.125"), &Type::Number), "123456789012345678901234567890.125");
+        assert_eq!(
+            s(&num("123456789012345678901234567890.125"), &Type::Number),
+            "123456789012345678901234567890.125"
+        );
         assert_eq!(s(&num("0.1"), &Type::Number), "0.1");
         let f = Value::Number(Number::from_f64(0.1).expect("f"));
         assert_eq!(
             s(&f, &Type::Number),
             "0.1000000000000000055511151231257827021181583404541015625"
         );
-        assert_eq!(decode(s(&f, &Type::Number).as_bytes(), &Type::Number), Ok(f));
+        assert_eq!(
+            decode(s(&f, &Type::Number).as_bytes(), &Type::Number),
+            Ok(f)
+        );
         assert!(encode(&num("Inf"), &Type::Number).is_err());
         assert!(encode(&Value::Unknown, &Type::String).is_err());
-        assert_eq!(s(&Value::from("<a>\n"), &Type::String), r#""\u003ca\u003e\n""#);
+        assert_eq!(
+            s(&Value::from("<a>\n"), &Type::String),
+            r#""\u003ca\u003e\n""#
+        );
     }
 
     #[test]
@@ -522,10 +540,53 @@ mod tests {
     }
 
     #[test]
+    fn go_cty_vectors() {
+        // From go-cty's cty/json/value_test.go.
+        let b = |x: bool| Value::Bool(x);
+        let list = Value::List(vec![b(true), b(false)]);
+        assert_eq!(
+            s(&list, &Type::list(Type::Dynamic)),
+            r#"[{"value":true,"type":"bool"},{"value":false,"type":"bool"}]"#
+        );
+        let ty = Type::object([("dynamic", Type::Dynamic), ("static", Type::Bool)]);
+        let obj = Value::Object([("dynamic".into(), b(true)), ("static".into(), b(true))].into());
+        assert_eq!(
+            s(&obj, &ty),
+            r#"{"dynamic":{"value":true,"type":"bool"},"static":true}"#
+        );
+        assert_eq!(
+            s(&obj, &Type::Dynamic),
+            r#"{"value":{"dynamic":true,"static":true},"type":["object",{"dynamic":"bool","static":"bool"}]}"#
+        );
+        assert_eq!(
+            s(
+                &Value::Map([("no".into(), b(false)), ("yes".into(), b(true))].into()),
+                &Type::map(Type::Bool)
+            ),
+            r#"{"no":false,"yes":true}"#
+        );
+        assert_eq!(s(&num("2.5"), &Type::Number), "2.5");
+        assert_eq!(decode(b"2.5", &Type::Number), Ok(num("2.5")));
+        assert_eq!(decode(br#""5""#, &Type::Number), Ok(num("5")));
+    }
+
+    #[test]
     fn dynamic() {
-        let v = Value::Dynamic(Box::new(Type::list(Type::String)), Box::new(Value::List(vec!["a".into()])));
-        assert_eq!(s(&v, &Type::Dynamic), r#"{"value":["a"],"type":["list","string"]}"#);
-        assert_eq!(decode(br#"{"type":["list","string"],"value":["a"]}"#, &Type::Dynamic), Ok(v));
+        let v = Value::Dynamic(
+            Box::new(Type::list(Type::String)),
+            Box::new(Value::List(vec!["a".into()])),
+        );
+        assert_eq!(
+            s(&v, &Type::Dynamic),
+            r#"{"value":["a"],"type":["list","string"]}"#
+        );
+        assert_eq!(
+            decode(
+                br#"{"type":["list","string"],"value":["a"]}"#,
+                &Type::Dynamic
+            ),
+            Ok(v)
+        );
         assert_eq!(decode(b"null", &Type::Dynamic), Ok(Value::Null));
         assert_eq!(
             s(&Value::from(true), &Type::Dynamic),
@@ -536,7 +597,10 @@ mod tests {
         assert!(decode(br#"{"type":"number","value":1,"x":2}"#, &Type::Dynamic).is_err());
         assert!(decode(br#"{"type":"numbr","value":1}"#, &Type::Dynamic).is_err());
         assert_eq!(
-            decode(br#"{"type":"dynamic","value":{"type":"number","value":1}}"#, &Type::Dynamic),
+            decode(
+                br#"{"type":"dynamic","value":{"type":"number","value":1}}"#,
+                &Type::Dynamic
+            ),
             Ok(Value::Dynamic(Box::new(Type::Number), Box::new(num("1"))))
         );
         let unk = Value::Dynamic(Box::new(Type::String), Box::new(Value::Unknown));

@@ -78,69 +78,88 @@ impl Parser<'_> {
             Some(b'f') => self.literal(b"false", Json::Bool(false)),
             Some(b'"') => Ok(Json::Str(self.string()?)),
             Some(b'-' | b'0'..=b'9') => self.number(),
-            Some(b'[') => {
-                if depth >= MAX_DEPTH {
-                    return Err(self.err("JSON nesting is too deep"));
-                }
-                self.pos += 1;
-                let mut items = Vec::new();
-                self.ws();
-                if self.peek() == Some(b']') {
-                    self.pos += 1;
-                    return Ok(Json::Arr(items));
-                }
-                loop {
-                    self.ws();
-                    items.push(self.value(depth + 1)?);
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b']') => {
-                            self.pos += 1;
-                            return Ok(Json::Arr(items));
-                        }
-                        _ => return Err(self.err("expected ',' or ']' in array")),
-                    }
-                }
-            }
-            Some(b'{') => {
-                if depth >= MAX_DEPTH {
-                    return Err(self.err("JSON nesting is too deep"));
-                }
-                self.pos += 1;
-                let mut members = Vec::new();
-                self.ws();
-                if self.peek() == Some(b'}') {
-                    self.pos += 1;
-                    return Ok(Json::Obj(members));
-                }
-                loop {
-                    self.ws();
-                    if self.peek() != Some(b'"') {
-                        return Err(self.err("expected a string object key"));
-                    }
-                    let k = self.string()?;
-                    self.ws();
-                    if self.peek() != Some(b':') {
-                        return Err(self.err("expected ':' after object key"));
-                    }
-                    self.pos += 1;
-                    self.ws();
-                    let v = self.value(depth + 1)?;
-                    members.push((k, v));
-                    self.ws();
-                    match self.peek() {
-                        Some(b',') => self.pos += 1,
-                        Some(b'}') => {
-                            self.pos += 1;
-                            return Ok(Json::Obj(members));
-                        }
-                        _ => return Err(self.err("expected ',' or '}' in object")),
-                    }
-                }
-            }
+            Some(b'[') => self.array(depth),
+            Some(b'{') => self.object(depth),
             Some(_) => Err(self.err("invalid character looking for a JSON value")),
         }
+    }
+
+    fn open(&mut self, depth: usize) -> Result<(), String> {
+        if depth >= MAX_DEPTH {
+            return Err(self.err("JSON nesting is too deep"));
+        }
+        self.pos += 1;
+        self.ws();
+        Ok(())
+    }
+
+    /// After an element: `Ok(true)` at the closing delimiter, `Ok(false)`
+    /// after a comma.
+    fn next_or_close(&mut self, close: u8) -> Result<bool, String> {
+        self.ws();
+        match self.peek() {
+            Some(b',') => {
+                self.pos += 1;
+                self.ws();
+                Ok(false)
+            }
+            Some(c) if c == close => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ => Err(self.err(if close == b']' {
+                "expected ',' or ']' in array"
+            } else {
+                "expected ',' or '}' in object"
+            })),
+        }
+    }
+
+    fn array(&mut self, depth: usize) -> Result<Json, String> {
+        self.open(depth)?;
+        let mut items = Vec::new();
+        if self.peek() == Some(b']') {
+            self.pos += 1;
+            return Ok(Json::Arr(items));
+        }
+        loop {
+            items.push(self.value(depth + 1)?);
+            if self.next_or_close(b']')? {
+                return Ok(Json::Arr(items));
+            }
+        }
+    }
+
+    fn object(&mut self, depth: usize) -> Result<Json, String> {
+        self.open(depth)?;
+        let mut members = Vec::new();
+        if self.peek() == Some(b'}') {
+            self.pos += 1;
+            return Ok(Json::Obj(members));
+        }
+        loop {
+            let k = self.key()?;
+            let v = self.value(depth + 1)?;
+            members.push((k, v));
+            if self.next_or_close(b'}')? {
+                return Ok(Json::Obj(members));
+            }
+        }
+    }
+
+    /// Reads `"key" :` and the whitespace after it.
+    fn key(&mut self) -> Result<String, String> {
+        if self.peek() != Some(b'"') {
+            return Err(self.err("expected a string object key"));
+        }
+        let k = self.string()?;
+        self.ws();
+        if self.peek() != Some(b':') {
+            return Err(self.err("expected ':' after object key"));
+        }
+        self.pos += 1;
+        self.ws();
+        Ok(k)
     }
 
     fn digits(&mut self) -> usize {
@@ -327,8 +346,21 @@ mod tests {
     #[test]
     fn rejects() {
         for s in [
-            "", "01", "1.", "-", "1e", "[1,]", "{\"a\"}", "{1:2}", "\"\u{1}\"", "[1] x", "nul",
-            "\"abc", "\"\\x\"", "+1", ".5",
+            "",
+            "01",
+            "1.",
+            "-",
+            "1e",
+            "[1,]",
+            "{\"a\"}",
+            "{1:2}",
+            "\"\u{1}\"",
+            "[1] x",
+            "nul",
+            "\"abc",
+            "\"\\x\"",
+            "+1",
+            ".5",
         ] {
             assert!(parse(s.as_bytes()).is_err(), "{s:?}");
         }

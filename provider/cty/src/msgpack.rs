@@ -42,7 +42,8 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, Error> {
 /// `Map`/`Object` values for map and object types. Object attributes the
 /// value lacks are written as null; attributes the type lacks are an error.
 /// A plain value in a `dynamic` position is written with its
-/// [`Value::implied_type`].
+/// [`Value::implied_type`]; a [`Value::Dynamic`] in a statically typed
+/// position is written as its inner value.
 pub fn encode(v: &Value, ty: &Type) -> Result<Vec<u8>, Error> {
     let mut e = Encoder {
         out: Vec::new(),
@@ -219,33 +220,48 @@ impl<'a> Decoder<'a> {
     }
 
     // The recursive path (value -> container -> value) is split into small
-    // functions so that each nesting level costs little stack, even in
-    // unoptimized builds.
+    // functions, with the non-recursive work in helpers, so that each
+    // nesting level costs little stack even in unoptimized builds.
     fn value(&mut self, ty: &Type, depth: usize) -> Result<Value, Error> {
+        match self.leaf(ty)? {
+            Some(v) => Ok(v),
+            None => self.container(ty, depth),
+        }
+    }
+
+    /// Decodes anything that needs no recursion: unknowns, nulls and
+    /// primitives. `None` means a container (or dynamic) follows.
+    fn leaf(&mut self, ty: &Type) -> Result<Option<Value>, Error> {
         let c = self.peek()?;
         if is_ext(c) {
             // Every extension is an unknown (ext 0, or ext 12 carrying a
             // refinement map, which is skipped).
             self.skip_ext()?;
-            return Ok(Value::Unknown);
+            return Ok(Some(Value::Unknown));
         }
         if *ty == Type::Dynamic {
-            return self.dynamic(depth);
+            return Ok(None);
         }
         if c == 0xc0 {
             self.pos += 1;
-            return Ok(Value::Null);
+            return Ok(Some(Value::Null));
         }
+        Ok(Some(match ty {
+            Type::Bool => self.bool(c)?,
+            Type::Number => Value::Number(self.number()?),
+            Type::String => Value::String(self.string("string")?),
+            _ => return Ok(None),
+        }))
+    }
+
+    fn container(&mut self, ty: &Type, depth: usize) -> Result<Value, Error> {
         match ty {
-            Type::Bool => self.bool(c),
-            Type::Number => self.number().map(Value::Number),
-            Type::String => self.string("string").map(Value::String),
-            Type::List(e) => self.list(e, depth).map(Value::List),
-            Type::Set(e) => self.list(e, depth).map(Value::Set),
+            Type::List(e) => self.list(e, false, depth),
+            Type::Set(e) => self.list(e, true, depth),
             Type::Tuple(ts) => self.tuple(ts, depth),
             Type::Map(e) => self.map(e, depth),
             Type::Object { attrs, .. } => self.object(attrs, depth),
-            Type::Dynamic => self.dynamic(depth),
+            _ => self.dynamic(depth),
         }
     }
 
@@ -259,25 +275,37 @@ impl<'a> Decoder<'a> {
         }
     }
 
-    fn list(&mut self, e: &Type, depth: usize) -> Result<Vec<Value>, Error> {
-        let n = self.array_len("a list or set")?;
+    /// Reads an array header and checks the depth; returns the new depth
+    /// and an empty vector with a safe capacity.
+    fn open_array(
+        &mut self,
+        what: &str,
+        depth: usize,
+    ) -> Result<(usize, usize, Vec<Value>), Error> {
+        let n = self.array_len(what)?;
         let depth = self.enter(depth)?;
-        let mut vals = Vec::with_capacity(n.min(self.remaining()));
+        Ok((n, depth, Vec::with_capacity(n.min(self.remaining()))))
+    }
+
+    fn list(&mut self, e: &Type, set: bool, depth: usize) -> Result<Value, Error> {
+        let (n, depth, mut vals) = self.open_array("a list or set", depth)?;
         for i in 0..n {
             self.path.push(Step::Index(i));
             vals.push(self.value(e, depth)?);
             self.path.pop();
         }
-        Ok(vals)
+        Ok(if set {
+            Value::Set(vals)
+        } else {
+            Value::List(vals)
+        })
     }
 
     fn tuple(&mut self, ts: &[Type], depth: usize) -> Result<Value, Error> {
-        let n = self.array_len("a tuple")?;
+        let (n, depth, mut vals) = self.open_array("a tuple", depth)?;
         if n != ts.len() {
             return Err(self.tuple_len(ts.len(), n));
         }
-        let depth = self.enter(depth)?;
-        let mut vals = Vec::with_capacity(n);
         for (i, t) in ts.iter().enumerate() {
             self.path.push(Step::Index(i));
             vals.push(self.value(t, depth)?);
@@ -298,13 +326,19 @@ impl<'a> Decoder<'a> {
         let depth = self.enter(depth)?;
         let mut vals = BTreeMap::new();
         for _ in 0..n {
-            let k = self.string("a string map key")?;
-            self.path.push(Step::Key(k.clone()));
+            let k = self.map_key()?;
             let v = self.value(e, depth)?;
             self.path.pop();
             vals.insert(k, v);
         }
         Ok(Value::Map(vals))
+    }
+
+    /// Reads a map key and pushes it onto the path.
+    fn map_key(&mut self) -> Result<String, Error> {
+        let k = self.string("a string map key")?;
+        self.path.push(Step::Key(k.clone()));
+        Ok(k)
     }
 
     fn object(&mut self, attrs: &BTreeMap<String, Type>, depth: usize) -> Result<Value, Error> {
@@ -315,19 +349,29 @@ impl<'a> Decoder<'a> {
         let depth = self.enter(depth)?;
         let mut vals = BTreeMap::new();
         for _ in 0..n {
-            let k = self.string("a string attribute name")?;
-            self.path.push(Step::Attr(k.clone()));
-            let Some(at) = attrs.get(&k) else {
-                return Err(self.err("unsupported attribute"));
-            };
-            if vals.contains_key(&k) {
-                return Err(self.err("duplicate attribute"));
-            }
+            let (k, at) = self.attr_key(attrs, &vals)?;
             let v = self.value(at, depth)?;
             self.path.pop();
             vals.insert(k, v);
         }
         Ok(Value::Object(vals))
+    }
+
+    /// Reads an attribute name, checks it, and pushes it onto the path.
+    fn attr_key<'t>(
+        &mut self,
+        attrs: &'t BTreeMap<String, Type>,
+        seen: &BTreeMap<String, Value>,
+    ) -> Result<(String, &'t Type), Error> {
+        let k = self.string("a string attribute name")?;
+        self.path.push(Step::Attr(k.clone()));
+        let Some(at) = attrs.get(&k) else {
+            return Err(self.err("unsupported attribute"));
+        };
+        if seen.contains_key(&k) {
+            return Err(self.err("duplicate attribute"));
+        }
+        Ok((k, at))
     }
 
     #[cold]
@@ -407,10 +451,23 @@ impl<'a> Decoder<'a> {
     }
 
     fn dynamic(&mut self, depth: usize) -> Result<Value, Error> {
+        let Some((ty, depth)) = self.dynamic_header(depth)? else {
+            return Ok(Value::Null);
+        };
+        let v = self.value(&ty, depth)?;
+        Ok(if ty == Type::Dynamic {
+            v
+        } else {
+            Value::Dynamic(Box::new(ty), Box::new(v))
+        })
+    }
+
+    /// Reads `nil` (-> `None`) or the `[type JSON, ` part of a dynamic value.
+    fn dynamic_header(&mut self, depth: usize) -> Result<Option<(Type, usize)>, Error> {
         let c = self.peek()?;
         if c == 0xc0 {
             self.pos += 1;
-            return Ok(Value::Null);
+            return Ok(None);
         }
         let n = self.array_len("a dynamic value ([type, value] array)")?;
         if n != 2 {
@@ -420,14 +477,9 @@ impl<'a> Decoder<'a> {
         }
         let depth = self.enter(depth)?;
         let raw = self.raw_str("dynamic value type JSON")?;
-        let ty = Type::from_json_bytes(raw)
-            .map_err(|e| self.err(format!("dynamic value type: {e}")))?;
-        let v = self.value(&ty, depth)?;
-        Ok(if ty == Type::Dynamic {
-            v
-        } else {
-            Value::Dynamic(Box::new(ty), Box::new(v))
-        })
+        let ty =
+            Type::from_json_bytes(raw).map_err(|e| self.err(format!("dynamic value type: {e}")))?;
+        Ok(Some((ty, depth)))
     }
 }
 
@@ -609,10 +661,9 @@ impl Encoder {
             }
             (Type::Number, Value::Number(n)) => self.number(n),
             (Type::String, Value::String(s)) => self.str(s),
-            (
-                Type::List(e) | Type::Set(e),
-                Value::List(vs) | Value::Set(vs) | Value::Tuple(vs),
-            ) => self.list(vs, e, depth),
+            (Type::List(e) | Type::Set(e), Value::List(vs) | Value::Set(vs) | Value::Tuple(vs)) => {
+                self.list(vs, e, depth)
+            }
             (Type::Tuple(ts), Value::List(vs) | Value::Set(vs) | Value::Tuple(vs)) => {
                 self.tuple(vs, ts, depth)
             }
@@ -764,12 +815,28 @@ mod tests {
         both_ways("d0df", &Type::Number, num("-33"));
         both_ways("d1ff7f", &Type::Number, num("-129"));
         both_ways("d2ffff7fff", &Type::Number, num("-32769"));
-        both_ways("d38000000000000000", &Type::Number, num("-9223372036854775808"));
+        both_ways(
+            "d38000000000000000",
+            &Type::Number,
+            num("-9223372036854775808"),
+        );
         // 2^63 and u64::MAX as uint64.
-        both_ways("cf8000000000000000", &Type::Number, num("9223372036854775808"));
-        both_ways("cfffffffffffffffff", &Type::Number, num("18446744073709551615"));
+        both_ways(
+            "cf8000000000000000",
+            &Type::Number,
+            num("9223372036854775808"),
+        );
+        both_ways(
+            "cfffffffffffffffff",
+            &Type::Number,
+            num("18446744073709551615"),
+        );
         // float64 0.1 stays a float64, bit for bit.
-        both_ways("cb3fb999999999999a", &Type::Number, Value::Number(Number::from_f64(0.1).expect("f")));
+        both_ways(
+            "cb3fb999999999999a",
+            &Type::Number,
+            Value::Number(Number::from_f64(0.1).expect("f")),
+        );
         both_ways("cb3fe0000000000000", &Type::Number, num("0.5"));
         both_ways("cb7ff0000000000000", &Type::Number, num("+Inf"));
         both_ways("cbfff0000000000000", &Type::Number, num("-Inf"));
@@ -780,13 +847,23 @@ mod tests {
             num("12345678901234567890.5"),
         );
         both_ways("a3302e31", &Type::Number, num("0.1"));
-        both_ways("b431383434363734343037333730393535313631 36", &Type::Number, num("18446744073709551616"));
+        both_ways(
+            "b431383434363734343037333730393535313631 36",
+            &Type::Number,
+            num("18446744073709551616"),
+        );
         // Other widths and forms decode.
         assert_eq!(decode(&hex("d001"), &Type::Number), Ok(num("1")));
         assert_eq!(decode(&hex("cd0001"), &Type::Number), Ok(num("1")));
         assert_eq!(decode(&hex("ca3f000000"), &Type::Number), Ok(num("0.5")));
-        assert_eq!(decode(&hex("cb4000000000000000"), &Type::Number), Ok(num("2")));
-        assert_eq!(decode(&hex("a431653130"), &Type::Number), Ok(num("10000000000")));
+        assert_eq!(
+            decode(&hex("cb4000000000000000"), &Type::Number),
+            Ok(num("2"))
+        );
+        assert_eq!(
+            decode(&hex("a431653130"), &Type::Number),
+            Ok(num("10000000000"))
+        );
         assert_eq!(decode(&hex("c40132"), &Type::Number), Ok(num("2")));
         // float64 2.0 re-encodes as the integer 2, as go-cty does.
         assert_eq!(encode(&num("2"), &Type::Number), Ok(hex("02")));
@@ -801,10 +878,16 @@ mod tests {
         // A not-null string with prefix "foo": c7 len 0c 82 01 c2 02 a3 "foo".
         let refined = "c7080c8201c202a3666f6f";
         assert_eq!(decode(&hex(refined), &Type::String), Ok(Value::Unknown));
-        assert_eq!(decode(&hex("c7030c8101c2"), &Type::List(Box::new(Type::String))), Ok(Value::Unknown));
+        assert_eq!(
+            decode(&hex("c7030c8101c2"), &Type::List(Box::new(Type::String))),
+            Ok(Value::Unknown)
+        );
         assert_eq!(decode(&hex("d40000"), &Type::Dynamic), Ok(Value::Unknown));
         assert_eq!(decode(&hex("c700ff"), &Type::Number), Ok(Value::Unknown));
-        assert_eq!(decode(&hex("d8010000000000000000000000000000 0000"), &Type::Bool), Ok(Value::Unknown));
+        assert_eq!(
+            decode(&hex("d8010000000000000000000000000000 0000"), &Type::Bool),
+            Ok(Value::Unknown)
+        );
         assert!(decode(&hex("c7080c8201c2"), &Type::String).is_err()); // truncated payload
         let ty = Type::object([("a", Type::String), ("b", Type::Number)]);
         let v = decode(&hex("82a161c7080c8201c202a3666f6fa162d40000"), &ty).expect("decode");
@@ -815,7 +898,11 @@ mod tests {
     #[test]
     fn collections() {
         let list = Type::List(Box::new(Type::String));
-        both_ways("92a161a162", &list, Value::List(vec!["a".into(), "b".into()]));
+        both_ways(
+            "92a161a162",
+            &list,
+            Value::List(vec!["a".into(), "b".into()]),
+        );
         both_ways("90", &list, Value::List(vec![]));
         let set = Type::Set(Box::new(Type::Number));
         both_ways("920102", &set, Value::Set(vec![num("1"), num("2")]));
@@ -831,7 +918,10 @@ mod tests {
         let big: Vec<Value> = (0..20).map(Value::number_i64).collect();
         let mut b = vec![0xdc, 0x00, 20];
         b.extend(0u8..20);
-        assert_eq!(decode(&b, &Type::List(Box::new(Type::Number))), Ok(Value::List(big)));
+        assert_eq!(
+            decode(&b, &Type::List(Box::new(Type::Number))),
+            Ok(Value::List(big))
+        );
     }
 
     #[test]
@@ -869,7 +959,10 @@ mod tests {
         let v = Value::Dynamic(Box::new(Type::String), Box::new(Value::from("x")));
         both_ways("92c40822737472696e6722a178", &Type::Dynamic, v.clone());
         // Type JSON as str is accepted too.
-        assert_eq!(decode(&hex("92a822737472696e6722a178"), &Type::Dynamic), Ok(v.clone()));
+        assert_eq!(
+            decode(&hex("92a822737472696e6722a178"), &Type::Dynamic),
+            Ok(v.clone())
+        );
         both_ways("c0", &Type::Dynamic, Value::Null);
         both_ways("d40000", &Type::Dynamic, Value::Unknown);
         // A plain value in a dynamic position gets its implied type.
@@ -883,11 +976,17 @@ mod tests {
         assert_eq!(enc, want);
         assert_eq!(
             decode(&enc, &Type::Dynamic),
-            Ok(Value::Dynamic(Box::new(Type::object([("a", Type::Number)])), Box::new(obj)))
+            Ok(Value::Dynamic(
+                Box::new(Type::object([("a", Type::Number)])),
+                Box::new(obj)
+            ))
         );
         // ["dynamic", x] flattens.
         assert_eq!(
-            decode(&hex("92c4092264796e616d696322 92c408 22737472696e6722 a178"), &Type::Dynamic),
+            decode(
+                &hex("92c4092264796e616d696322 92c408 22737472696e6722 a178"),
+                &Type::Dynamic
+            ),
             Ok(v)
         );
         // Null of a concrete type inside a dynamic.
@@ -928,7 +1027,10 @@ mod tests {
     #[test]
     fn encode_mismatch() {
         let e = encode(&Value::from(true), &Type::String).expect_err("mismatch");
-        assert_eq!(e.to_string(), "cannot encode value: string is required, found bool");
+        assert_eq!(
+            e.to_string(),
+            "cannot encode value: string is required, found bool"
+        );
         assert!(encode(&Value::Tuple(vec![]), &Type::Tuple(vec![Type::Bool])).is_err());
     }
 }

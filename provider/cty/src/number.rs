@@ -699,7 +699,9 @@ fn parse_text(s: &str) -> Option<Parsed> {
         let start = i;
         let mut e: i64 = 0;
         while i < rest.len() && rest[i].is_ascii_digit() {
-            e = e.saturating_mul(10).saturating_add(i64::from(rest[i] - b'0'));
+            e = e
+                .saturating_mul(10)
+                .saturating_add(i64::from(rest[i] - b'0'));
             i += 1;
         }
         if i == start || i != rest.len() {
@@ -762,9 +764,14 @@ mod tests {
         assert_ne!(Number::from_f64(0.1), Some(n("0.1")));
         assert_eq!(
             Number::from_f64(0.1),
-            Some(n("0.1000000000000000055511151231257827021181583404541015625"))
+            Some(n(
+                "0.1000000000000000055511151231257827021181583404541015625"
+            ))
         );
-        assert_eq!(Number::from_f64(2f64.powi(70)), Some(n("1180591620717411303424")));
+        assert_eq!(
+            Number::from_f64(2f64.powi(70)),
+            Some(n("1180591620717411303424"))
+        );
         assert_eq!(Number::from_f64(-0.0), Some(Number::from_i64(0)));
         assert!(n("0.1") < Number::from_f64(0.1).expect("f"));
         assert!(n("-Inf") < n("-1e1000"));
@@ -774,7 +781,10 @@ mod tests {
 
     #[test]
     fn text() {
-        assert_eq!(n("12345678901234567890.5").to_string(), "12345678901234567890.5");
+        assert_eq!(
+            n("12345678901234567890.5").to_string(),
+            "12345678901234567890.5"
+        );
         assert_eq!(n("1.50e2").to_string(), "150");
         assert_eq!(n("-0.00125").to_string(), "-0.00125");
         assert_eq!(Number::from_f64(0.1).expect("f").to_string(), "0.1");
@@ -790,7 +800,9 @@ mod tests {
 
     #[test]
     fn rejects() {
-        for s in ["", "-", ".", "1..2", "1e", "1e+", "0x10", " 1", "1 ", "NaN", "1_000", "e5"] {
+        for s in [
+            "", "-", ".", "1..2", "1e", "1e+", "0x10", " 1", "1 ", "NaN", "1_000", "e5",
+        ] {
             assert!(Number::parse(s).is_none(), "{s:?}");
         }
         for s in [".5", "5.", "+5", "007", "1E5", "1P2"] {

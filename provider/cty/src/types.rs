@@ -178,7 +178,9 @@ impl Type {
                 };
                 let arity = |min: usize, max: usize| -> Result<(), String> {
                     if items.len() < min || items.len() > max {
-                        Err(format!("unexpected extra data in type description of {kind:?}"))
+                        Err(format!(
+                            "unexpected extra data in type description of {kind:?}"
+                        ))
                     } else {
                         Ok(())
                     }
@@ -294,7 +296,10 @@ mod tests {
         roundtrip(r#""string""#, Type::String);
         roundtrip(r#""dynamic""#, Type::Dynamic);
         roundtrip(r#"["list","string"]"#, Type::list(Type::String));
-        roundtrip(r#"["set",["map","bool"]]"#, Type::set(Type::map(Type::Bool)));
+        roundtrip(
+            r#"["set",["map","bool"]]"#,
+            Type::set(Type::map(Type::Bool)),
+        );
         roundtrip(
             r#"["object",{"a":"number","b":["tuple",["string","dynamic"]]}]"#,
             Type::object([
@@ -305,14 +310,20 @@ mod tests {
         roundtrip(
             r#"["object",{"a":"number","b":"string"},["b"]]"#,
             Type::Object {
-                attrs: [("a".to_string(), Type::Number), ("b".to_string(), Type::String)]
-                    .into_iter()
-                    .collect(),
+                attrs: [
+                    ("a".to_string(), Type::Number),
+                    ("b".to_string(), Type::String),
+                ]
+                .into_iter()
+                .collect(),
                 optional: ["b".to_string()].into_iter().collect(),
             },
         );
         roundtrip(r#"["tuple",[]]"#, Type::Tuple(vec![]));
-        roundtrip(r#"["object",{}]"#, Type::object(Vec::<(String, Type)>::new()));
+        roundtrip(
+            r#"["object",{}]"#,
+            Type::object(Vec::<(String, Type)>::new()),
+        );
         assert_eq!(
             Type::from_json_bytes(b" [ \"list\" , \"bool\" ] ").expect("ws"),
             Type::list(Type::Bool)
@@ -322,8 +333,17 @@ mod tests {
     #[test]
     fn type_json_errors() {
         for s in [
-            "", "\"strin\"", "[\"list\"]", "[\"list\",\"bool\",\"bool\"]", "[\"object\",{},[\"x\"]]",
-            "[\"tuple\",\"bool\"]", "[]", "[1]", "3", "\"bool\" x", "[\"list\",null]",
+            "",
+            "\"strin\"",
+            "[\"list\"]",
+            "[\"list\",\"bool\",\"bool\"]",
+            "[\"object\",{},[\"x\"]]",
+            "[\"tuple\",\"bool\"]",
+            "[]",
+            "[1]",
+            "3",
+            "\"bool\" x",
+            "[\"list\",null]",
         ] {
             assert!(Type::from_json_bytes(s.as_bytes()).is_err(), "{s:?}");
         }

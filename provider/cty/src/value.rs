@@ -161,9 +161,7 @@ impl Value {
             Value::List(vs) => Type::List(Box::new(common_type(vs.iter()))),
             Value::Set(vs) => Type::Set(Box::new(common_type(vs.iter()))),
             Value::Map(m) => Type::Map(Box::new(common_type(m.values()))),
-            Value::Object(m) => {
-                Type::object(m.iter().map(|(k, v)| (k.clone(), v.implied_type())))
-            }
+            Value::Object(m) => Type::object(m.iter().map(|(k, v)| (k.clone(), v.implied_type()))),
             Value::Tuple(vs) => Type::Tuple(vs.iter().map(Value::implied_type).collect()),
             Value::Dynamic(t, _) => (**t).clone(),
         }
@@ -273,10 +271,16 @@ mod tests {
             Value::Object([("a".to_string(), Value::Null)].into_iter().collect()),
             Value::Object([("a".to_string(), Value::from(1))].into_iter().collect()),
         ]);
-        assert_eq!(v.implied_type(), Type::list(Type::object([("a", Type::Number)])));
+        assert_eq!(
+            v.implied_type(),
+            Type::list(Type::object([("a", Type::Number)]))
+        );
         let mixed = Value::List(vec![Value::from(1), Value::from("x")]);
         assert_eq!(mixed.implied_type(), Type::list(Type::Dynamic));
-        assert_eq!(Value::Map(BTreeMap::new()).implied_type(), Type::map(Type::Dynamic));
+        assert_eq!(
+            Value::Map(BTreeMap::new()).implied_type(),
+            Type::map(Type::Dynamic)
+        );
         assert_eq!(
             Value::Tuple(vec![Value::from(true), Value::Unknown]).implied_type(),
             Type::Tuple(vec![Type::Bool, Type::Dynamic])

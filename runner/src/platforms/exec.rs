@@ -18,7 +18,9 @@ pub struct Exec;
 
 type Outputs = BTreeMap<String, String>;
 
-fn config(request: &DeploymentRequest) -> Result<ExecConfig, PlatformError> {
+/// The exec block of the request; also registers the request's secrets for masking.
+fn config(ctx: &JobContext, request: &DeploymentRequest) -> Result<ExecConfig, PlatformError> {
+    ctx.add_secrets(request.secret_env.values().cloned());
     if request.config.is_null() {
         return Err(PlatformError::InvalidRequest("the deployment request has no exec configuration".into()));
     }
@@ -200,7 +202,7 @@ impl Platform for Exec {
         request: &DeploymentRequest,
         prior: Option<&DeploymentRecord>,
     ) -> Result<Outcome, PlatformError> {
-        let config = config(request)?;
+        let config = config(ctx, request)?;
         let prior_exec = prior_exec(prior);
         let (which, argv) = match (prior, &config.update) {
             (Some(_), Some(update)) => ("update", update),
@@ -251,7 +253,7 @@ impl Status<Deployment> for Exec {
         request: &DeploymentRequest,
         prior: Option<&DeploymentRecord>,
     ) -> Result<Outcome, PlatformError> {
-        let config = config(request)?;
+        let config = config(ctx, request)?;
         let Some(read) = &config.read else {
             return match prior {
                 Some(prior) => Outcome::record(prior),
@@ -297,7 +299,7 @@ impl Destroyer<Deployment> for Exec {
         request: &DeploymentRequest,
         prior: Option<&DeploymentRecord>,
     ) -> Result<Outcome, PlatformError> {
-        let config = config(request)?;
+        let config = config(ctx, request)?;
         let Some(argv) = &config.destroy else {
             ctx.warn("no `destroy` command is set, so nothing was run: whatever `create` made is left as it is").await;
             return Ok(Outcome::nothing());
@@ -311,5 +313,299 @@ impl Destroyer<Deployment> for Exec {
             .await
             .map_err(|f| f.into_error(keep_json))?;
         Ok(Outcome::nothing())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::platform::OutcomeKind;
+    use crate::testing::{context, temp_dir, Events};
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn request(config: Json) -> DeploymentRequest {
+        DeploymentRequest {
+            name: "web".into(),
+            generation: 3,
+            image: Some("img:1".into()),
+            env: [("FROM_REQ".to_string(), "a".to_string())].into(),
+            config,
+            ..Default::default()
+        }
+    }
+
+    fn sh(script: &str) -> Json {
+        json!(["sh", "-c", script])
+    }
+
+    fn record(result: &str) -> DeploymentRecord {
+        serde_json::from_str(result).unwrap()
+    }
+
+    fn exec_record(record: &DeploymentRecord) -> ExecRecord {
+        serde_json::from_value(record.record.clone()).unwrap()
+    }
+
+    async fn settle(events: &Events) -> String {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        events.all_text()
+    }
+
+    #[tokio::test]
+    async fn create_records_json_outputs_and_sees_the_environment() {
+        let (ctx, events, _) = context();
+        let mut req = request(json!({
+            "create": sh(r#"echo "$APP_NAME $APP_GENERATION $APP_IMAGE $APP_OUTPUTS $FROM_REQ $FROM_CFG" >&2; echo '{"url":"http://x:1","id":"7"}'"#),
+            "env": {"FROM_CFG": "b"},
+            "outputs": null,
+        }));
+        req.secret_env.insert("TOKEN".into(), "zz-secret".into());
+        let out = Exec.deploy(&ctx, &req, None).await.unwrap();
+        assert_eq!(out.kind, OutcomeKind::Succeeded);
+        let rec = record(&out.result_json);
+        assert_eq!(rec.generation, 3);
+        assert_eq!(rec.status, "ready");
+        assert_eq!(rec.url.as_deref(), Some("http://x:1"));
+        assert_eq!(rec.computed["outputs"], json!({"url": "http://x:1", "id": "7"}));
+        assert_eq!(exec_record(&rec).outputs["id"], "7");
+        assert_eq!(exec_record(&rec).observed, None);
+        assert!(settle(&events).await.contains("[stderr] web 3 img:1 {} a b"), "{}", events.all_text());
+    }
+
+    #[tokio::test]
+    async fn outputs_must_be_an_object_of_strings() {
+        let (ctx, _, _) = context();
+        for stdout in [r#"{"n": 1}"#, "hello", "[]", ""] {
+            let req = request(json!({"create": ["printf", "%s", stdout]}));
+            let rec = record(&Exec.deploy(&ctx, &req, None).await.unwrap().result_json);
+            assert_eq!(rec.computed["outputs"], json!({}), "{stdout}");
+            assert_eq!(rec.url, None);
+        }
+    }
+
+    fn prior_record() -> DeploymentRecord {
+        DeploymentRecord {
+            generation: 2,
+            status: "ready".into(),
+            url: None,
+            computed: [("outputs".to_string(), json!({"id": "1"}))].into_iter().collect(),
+            record: json!({"outputs": {"id": "1"}, "observed": {"replicas": 1, "tag": "v1"}}),
+        }
+    }
+
+    #[tokio::test]
+    async fn update_runs_update_with_prior_outputs_and_keeps_them_without_json() {
+        let (ctx, events, _) = context();
+        let req = request(json!({"create": sh("echo create"), "update": sh(r#"echo "update $APP_OUTPUTS""#)}));
+        let prior = prior_record();
+        let rec = record(&Exec.deploy(&ctx, &req, Some(&prior)).await.unwrap().result_json);
+        assert_eq!(rec.generation, 3);
+        assert_eq!(rec.computed["outputs"], json!({"id": "1"}));
+        assert!(settle(&events).await.contains(r#"[stdout] update {"id":"1"}"#), "{}", events.all_text());
+
+        // Without `update`, `create` runs again; new JSON outputs replace the old ones.
+        let req = request(json!({"create": sh(r#"echo '{"id":"2"}'"#)}));
+        let rec = record(&Exec.deploy(&ctx, &req, Some(&prior)).await.unwrap().result_json);
+        assert_eq!(exec_record(&rec).outputs, [("id".to_string(), "2".to_string())].into());
+    }
+
+    #[tokio::test]
+    async fn read_after_deploy_is_recorded_as_observed() {
+        let (ctx, _, _) = context();
+        let req = request(json!({
+            "create": sh(r#"echo '{"id":"9"}'"#),
+            "read": sh(r#"echo "{\"seen\": $APP_OUTPUTS}""#),
+        }));
+        let rec = record(&Exec.deploy(&ctx, &req, None).await.unwrap().result_json);
+        assert_eq!(exec_record(&rec).observed, Some(json!({"seen": {"id": "9"}})));
+
+        // A read that says "gone" right after create is a failure that keeps the new outputs.
+        let req = request(json!({"create": sh(r#"echo '{"id":"9"}'"#), "read": sh("echo null")}));
+        let err = Exec.deploy(&ctx, &req, None).await.unwrap_err();
+        let PlatformError::Failed { message, result_json, .. } = err else { panic!("{err:?}") };
+        assert!(message.contains("printed nothing (or null)"), "{message}");
+        let rec = record(&result_json);
+        assert_eq!(rec.status, "failed");
+        assert_eq!(rec.computed["outputs"], json!({"id": "9"}));
+    }
+
+    #[tokio::test]
+    async fn failed_create_reports_the_command_tail_and_keeps_prior_outputs() {
+        let (ctx, _, _) = context();
+        let req = request(json!({"create": sh("for i in $(seq 1 25); do echo err$i >&2; done; exit 4")}));
+        let prior = prior_record();
+        let err = Exec.deploy(&ctx, &req, Some(&prior)).await.unwrap_err();
+        let PlatformError::Failed { message, detail, result_json } = err else { panic!("{err:?}") };
+        assert!(message.starts_with("`sh -c 'for i in"), "{message}");
+        assert!(message.ends_with("` exited with status 4"), "{message}");
+        assert_eq!(detail.lines().count(), 20);
+        assert!(detail.starts_with("err6\n") && detail.ends_with("err25"), "{detail}");
+        let rec = record(&result_json);
+        assert_eq!(rec.status, "failed");
+        assert_eq!(rec.generation, 3);
+        assert_eq!(rec.computed["outputs"], json!({"id": "1"}));
+        assert_eq!(exec_record(&rec).observed, Some(json!({"replicas": 1, "tag": "v1"})));
+
+        // Without a prior record, the failed record has no outputs.
+        let err = Exec.deploy(&ctx, &req, None).await.unwrap_err();
+        let PlatformError::Failed { result_json, .. } = err else { panic!("{err:?}") };
+        assert_eq!(record(&result_json).computed["outputs"], json!({}));
+    }
+
+    #[tokio::test]
+    async fn missing_program_fails_with_a_clear_message() {
+        let (ctx, _, _) = context();
+        let req = request(json!({"create": ["no-such-deployer-99"], "dir": "/tmp"}));
+        let err = Exec.deploy(&ctx, &req, None).await.unwrap_err();
+        let PlatformError::Failed { message, result_json, .. } = err else { panic!("{err:?}") };
+        assert!(message.contains("could not run the `create` command"), "{message}");
+        assert!(message.contains("`no-such-deployer-99` was not found in PATH"), "{message}");
+        assert_eq!(record(&result_json).status, "failed");
+    }
+
+    #[tokio::test]
+    async fn secrets_are_masked_everywhere_the_user_sees_text() {
+        let (ctx, events, _) = context();
+        let mut req = request(json!({"create": sh(r#"echo "token=$TOKEN"; echo "bad $TOKEN" >&2; exit 1"#)}));
+        req.secret_env.insert("TOKEN".into(), "zz-very-secret".into());
+        let err = Exec.deploy(&ctx, &req, None).await.unwrap_err();
+        let PlatformError::Failed { detail, .. } = err else { panic!("{err:?}") };
+        assert_eq!(detail, "bad ***");
+        let text = settle(&events).await;
+        assert!(text.contains("[stdout] token=***"), "{text}");
+        assert!(!text.contains("zz-very-secret"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn cancelled_deploy_reports_cancelled_with_the_failed_record() {
+        let (ctx, _, token) = context();
+        let req = request(json!({"create": ["sleep", "30"]}));
+        let prior = prior_record();
+        let cancel = async {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            token.cancel(crate::context::CancelReason::Requested);
+        };
+        let (result, ()) = tokio::join!(Exec.deploy(&ctx, &req, Some(&prior)), cancel);
+        let Err(PlatformError::Cancelled { result_json }) = result else { panic!("{result:?}") };
+        let rec = record(&result_json);
+        assert_eq!(rec.status, "failed");
+        assert_eq!(rec.computed["outputs"], json!({"id": "1"}));
+    }
+
+    #[tokio::test]
+    async fn status_without_read_returns_the_record_without_running_anything() {
+        let (ctx, events, _) = context();
+        let req = request(json!({"create": ["false"]}));
+        let prior = prior_record();
+        let out = Exec.status(&ctx, &req, Some(&prior)).await.unwrap();
+        assert_eq!(out.kind, OutcomeKind::Succeeded);
+        assert_eq!(record(&out.result_json), prior);
+
+        let out = Exec.status(&ctx, &req, None).await.unwrap();
+        let rec = record(&out.result_json);
+        assert_eq!((rec.generation, rec.status.as_str()), (3, "ready"));
+        assert_eq!(rec.computed["outputs"], json!({}));
+        assert_eq!(settle(&events).await, "");
+    }
+
+    #[tokio::test]
+    async fn status_with_read_detects_same_drifted_gone_and_bad_output() {
+        let (ctx, _, _) = context();
+        let prior = prior_record();
+        let status_of = |script: &str| request(json!({"create": ["true"], "read": sh(script)}));
+
+        // Same JSON, other formatting: in sync.
+        let out = Exec.status(&ctx, &status_of(r#"echo '{"tag": "v1", "replicas": 1}'"#), Some(&prior)).await.unwrap();
+        assert_eq!(out.kind, OutcomeKind::Succeeded);
+        assert_eq!(record(&out.result_json), prior);
+        assert_eq!(out.detail, "");
+
+        // Different: drifted, naming the keys.
+        let out = Exec.status(&ctx, &status_of(r#"echo '{"replicas": 3, "extra": true}'"#), Some(&prior)).await.unwrap();
+        assert_eq!(out.kind, OutcomeKind::Succeeded);
+        let rec = record(&out.result_json);
+        assert_eq!(rec.status, "drifted");
+        assert_eq!(exec_record(&rec).observed, exec_record(&prior).observed, "the reference stays until the next apply");
+        assert!(out.detail.contains("changed: replicas"), "{}", out.detail);
+        assert!(out.detail.contains("new: extra"), "{}", out.detail);
+        assert!(out.detail.contains("missing: tag"), "{}", out.detail);
+
+        // Back in line: ready again.
+        let out = Exec.status(&ctx, &status_of(r#"echo '{"tag":"v1","replicas":1}'"#), Some(&rec)).await.unwrap();
+        assert_eq!(record(&out.result_json).status, "ready");
+
+        for gone in ["true", "echo null", "echo '  '"] {
+            let out = Exec.status(&ctx, &status_of(gone), Some(&prior)).await.unwrap();
+            assert_eq!(out.kind, OutcomeKind::Gone, "{gone}");
+            assert_eq!(out.result_json, "");
+        }
+
+        let err = Exec.status(&ctx, &status_of("echo not json at all"), Some(&prior)).await.unwrap_err();
+        let PlatformError::Failed { message, result_json, .. } = err else { panic!("{err:?}") };
+        assert!(message.ends_with("printed something that is not JSON: not json at all"), "{message}");
+        assert_eq!(record(&result_json), prior);
+
+        let err = Exec.status(&ctx, &status_of("echo broken >&2; exit 2"), Some(&prior)).await.unwrap_err();
+        let PlatformError::Failed { message, detail, result_json } = err else { panic!("{err:?}") };
+        assert!(message.ends_with("exited with status 2"), "{message}");
+        assert_eq!(detail, "broken");
+        assert_eq!(record(&result_json), prior);
+    }
+
+    #[tokio::test]
+    async fn status_of_an_import_records_what_read_sees() {
+        let (ctx, _, _) = context();
+        let req = request(json!({"create": ["true"], "read": sh(r#"echo '{"a":1}'"#)}));
+        let rec = record(&Exec.status(&ctx, &req, None).await.unwrap().result_json);
+        assert_eq!(rec.status, "ready");
+        assert_eq!(exec_record(&rec).observed, Some(json!({"a": 1})));
+    }
+
+    #[tokio::test]
+    async fn destroy_runs_with_recorded_outputs() {
+        let (ctx, _, _) = context();
+        let dir = temp_dir();
+        let marker = dir.join("destroyed");
+        let req = request(json!({
+            "create": ["true"],
+            "destroy": sh(&format!(r#"echo "$APP_NAME $APP_OUTPUTS" > '{}'"#, marker.display())),
+        }));
+        let out = Exec.destroy(&ctx, &req, Some(&prior_record())).await.unwrap();
+        assert_eq!((out.kind, out.result_json.as_str()), (OutcomeKind::Succeeded, ""));
+        assert_eq!(std::fs::read_to_string(&marker).unwrap(), "web {\"id\":\"1\"}\n");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn failed_destroy_keeps_the_record() {
+        let (ctx, _, _) = context();
+        let req = request(json!({"create": ["true"], "destroy": sh("echo cannot >&2; exit 1")}));
+        let prior = prior_record();
+        let err = Exec.destroy(&ctx, &req, Some(&prior)).await.unwrap_err();
+        let PlatformError::Failed { detail, result_json, .. } = err else { panic!("{err:?}") };
+        assert_eq!(detail, "cannot");
+        assert_eq!(record(&result_json), prior);
+    }
+
+    #[tokio::test]
+    async fn destroy_without_a_command_succeeds_with_a_warning() {
+        let (ctx, events, _) = context();
+        let req = request(json!({"create": ["true"]}));
+        let out = Exec.destroy(&ctx, &req, Some(&prior_record())).await.unwrap();
+        assert_eq!((out.kind, out.result_json.as_str()), (OutcomeKind::Succeeded, ""));
+        settle(&events).await;
+        let logs = events.logs.lock().unwrap().clone();
+        assert!(logs.iter().any(|l| l.level == crate::context::Level::Warn as i32 && l.text.contains("nothing was run")));
+    }
+
+    #[tokio::test]
+    async fn invalid_configuration_is_an_invalid_request() {
+        let (ctx, _, _) = context();
+        let err = Exec.deploy(&ctx, &request(json!({"create": ["true"], "bogus": 1})), None).await.unwrap_err();
+        assert!(matches!(&err, PlatformError::InvalidRequest(m) if m.contains("bogus")), "{err:?}");
+        let err = Exec.deploy(&ctx, &request(Json::Null), None).await.unwrap_err();
+        assert!(matches!(err, PlatformError::InvalidRequest(_)));
     }
 }

@@ -1,0 +1,290 @@
+//! Drives the real `app-runner` binary in on-demand mode over its unix socket.
+#![allow(clippy::unwrap_used)]
+
+use app_runner::proto::runner_client::RunnerClient;
+use app_runner::proto::{job_event, job_result, InfoRequest, JobEvent, JobRequest, Operation, Role};
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::process::{Child, Command};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint, Uri};
+
+const BIN: &str = env!("CARGO_BIN_EXE_app-runner");
+const TOKEN: &str = "per-start-token-0123456789";
+
+/// A private 0700 directory for the socket.
+fn private_dir() -> PathBuf {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::SeqCst);
+    let dir = std::env::temp_dir().join(format!("app-runner-it-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    dir
+}
+
+struct Runner {
+    child: Child,
+    dir: PathBuf,
+    socket: PathBuf,
+}
+
+impl Drop for Runner {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts the runner, writes the token line, waits for `ready`.
+async fn start() -> Runner {
+    let dir = private_dir();
+    let socket = dir.join("runner.sock");
+    let mut child = Command::new(BIN)
+        .args(["on-demand", "--socket"])
+        .arg(&socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{TOKEN}\n").as_bytes()).await.unwrap();
+    stdin.flush().await.unwrap();
+    child.stdin = Some(stdin);
+    wait_ready(&mut child).await;
+    Runner { child, dir, socket }
+}
+
+async fn wait_ready(child: &mut Child) {
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout);
+    let mut line = String::new();
+    tokio::time::timeout(Duration::from_secs(20), lines.read_line(&mut line)).await.unwrap().unwrap();
+    assert_eq!(line, "ready\n");
+}
+
+async fn channel(socket: &Path) -> Channel {
+    let socket = socket.to_path_buf();
+    // The URI is never dialled: the connector opens the unix socket.
+    Endpoint::try_from("http://[::]:50051")
+        .unwrap()
+        .connect_with_connector(tower::service_fn(move |_: Uri| {
+            let socket = socket.clone();
+            async move { Ok::<_, std::io::Error>(TokioIo::new(UnixStream::connect(socket).await?)) }
+        }))
+        .await
+        .unwrap()
+}
+
+fn add_token(mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+    let value = format!("Bearer {TOKEN}").parse().map_err(|_| tonic::Status::internal("bad token"))?;
+    request.metadata_mut().insert("authorization", value);
+    Ok(request)
+}
+
+type AddToken = fn(tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status>;
+
+async fn client(socket: &Path) -> RunnerClient<InterceptedService<Channel, AddToken>> {
+    RunnerClient::with_interceptor(channel(socket).await, add_token as AddToken)
+}
+
+fn deploy_job(job_id: &str, create: serde_json::Value) -> JobRequest {
+    JobRequest {
+        job_id: job_id.into(),
+        operation: Operation::Deploy as i32,
+        role: Role::Platform as i32,
+        platform: "exec".into(),
+        request_json: json!({"name": "web", "generation": 1, "config": {"create": create}}).to_string(),
+        prior_json: String::new(),
+        timeout_ms: 60_000,
+    }
+}
+
+/// Whether `pid` is a live (not zombie) process.
+fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat.rsplit_once(')').is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+async fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    tokio::time::timeout(within, child.wait()).await.expect("the runner did not exit in time").unwrap()
+}
+
+#[tokio::test]
+async fn deploy_over_the_socket_then_stdin_eof_stops_the_runner() {
+    let mut runner = start().await;
+    let mut client = client(&runner.socket).await;
+
+    let info = client.info(InfoRequest {}).await.unwrap().into_inner();
+    assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(info.platforms, vec!["exec"]);
+
+    let create = json!(["sh", "-c", "echo warming >&2; echo '{\"url\":\"http://127.0.0.1:9\"}'"]);
+    let mut stream = client.run_job(deploy_job("d1", create)).await.unwrap().into_inner();
+    let mut events: Vec<JobEvent> = Vec::new();
+    while let Some(event) = stream.message().await.unwrap() {
+        events.push(event);
+    }
+    let logs: Vec<(String, String)> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Some(job_event::Event::Log(l)) => Some((l.stream.clone(), l.text.clone())),
+            _ => None,
+        })
+        .collect();
+    assert!(logs.contains(&("stdout".into(), r#"{"url":"http://127.0.0.1:9"}"#.into())), "{logs:?}");
+    assert!(logs.contains(&("stderr".into(), "warming".into())), "{logs:?}");
+    let results: Vec<_> = events
+        .iter()
+        .filter_map(|e| match &e.event {
+            Some(job_event::Event::Result(r)) => Some(r.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0].outcome, job_result::Outcome::Succeeded as i32, "{:?}", results[0]);
+    let record: serde_json::Value = serde_json::from_str(&results[0].result_json).unwrap();
+    assert_eq!(record["url"], "http://127.0.0.1:9");
+    assert_eq!(record["status"], "ready");
+
+    // Without the token, or with a wrong one, every call is refused.
+    let mut anonymous = RunnerClient::new(channel(&runner.socket).await);
+    let err = anonymous.info(InfoRequest {}).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let err = anonymous.run_job(deploy_job("d2", json!(["true"]))).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated);
+    let mut request = tonic::Request::new(InfoRequest {});
+    request.metadata_mut().insert("authorization", "Bearer wrong".parse().unwrap());
+    assert_eq!(anonymous.info(request).await.unwrap_err().code(), tonic::Code::Unauthenticated);
+
+    // End of stdin (the provider went away): exit within 2 s and remove the socket.
+    assert!(runner.socket.exists());
+    drop(runner.child.stdin.take());
+    let started = Instant::now();
+    let status = wait_exit(&mut runner.child, Duration::from_secs(2)).await;
+    assert!(status.success(), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    assert!(!runner.socket.exists(), "the socket was left behind");
+}
+
+#[tokio::test]
+async fn dropping_a_job_stream_kills_its_process() {
+    let runner = start().await;
+    let mut client = client(&runner.socket).await;
+    let mut stream = client
+        .run_job(deploy_job("sleepy", json!(["sh", "-c", "echo $$; exec sleep 30"])))
+        .await
+        .unwrap()
+        .into_inner();
+    let pid = loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), stream.message()).await.unwrap().unwrap().unwrap();
+        if let Some(job_event::Event::Log(line)) = event.event {
+            if line.stream == "stdout" {
+                break line.text.trim().parse::<u32>().unwrap();
+            }
+        }
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(alive(pid));
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while alive(pid) {
+        assert!(Instant::now() < deadline, "sleep {pid} survived the dropped call");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn sigint_is_ignored_and_sigterm_stops_cleanly() {
+    let mut runner = start().await;
+    let pid = runner.child.id().unwrap().to_string();
+    let sent = std::process::Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(sent.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut client = client(&runner.socket).await;
+    client.info(InfoRequest {}).await.expect("still serving after SIGINT");
+
+    let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(sent.success());
+    let status = wait_exit(&mut runner.child, Duration::from_secs(3)).await;
+    assert!(status.success(), "{status:?}");
+    assert!(!runner.socket.exists());
+}
+
+#[tokio::test]
+async fn exits_when_the_process_feeding_stdin_is_killed() {
+    let dir = private_dir();
+    let socket = dir.join("runner.sock");
+    // Stands in for the provider: writes the token, then holds the pipe open until killed.
+    let mut parent = std::process::Command::new("sh")
+        .args(["-c", &format!("printf '%s\\n' {TOKEN}; exec sleep 60")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pipe = parent.stdout.take().unwrap();
+    let mut runner = Command::new(BIN)
+        .args(["on-demand", "--socket"])
+        .arg(&socket)
+        .stdin(Stdio::from(pipe))
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_ready(&mut runner).await;
+    parent.kill().unwrap(); // SIGKILL
+    let _ = parent.wait();
+    wait_exit(&mut runner, Duration::from_secs(2)).await;
+    assert!(!socket.exists());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn refuses_a_socket_directory_others_can_reach() {
+    let dir = private_dir();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut child = Command::new(BIN)
+        .args(["on-demand", "--socket"])
+        .arg(dir.join("runner.sock"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let _ = stdin.write_all(format!("{TOKEN}\n").as_bytes()).await;
+    let status = wait_exit(&mut child, Duration::from_secs(5)).await;
+    assert!(!status.success());
+    let mut stdout = String::new();
+    child.stdout.take().unwrap().read_to_string(&mut stdout).await.unwrap();
+    assert_eq!(stdout, "");
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).await.unwrap();
+    assert!(stderr.contains("0755") && stderr.contains("0700"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn command_line_usage() {
+    let out = std::process::Command::new(BIN).arg("version").output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("app-runner {}\n", env!("CARGO_PKG_VERSION")));
+
+    for args in [&["serve"][..], &[], &["on-demand"], &["bogus"], &["on-demand", "--socket"]] {
+        let out = std::process::Command::new(BIN).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty());
+    }
+    let out = std::process::Command::new(BIN).arg("serve").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not available in this version"));
+}

@@ -1,0 +1,272 @@
+//! Protocol conformance with real Terraform: schema, validation diagnostics, import, the
+//! go-plugin handshake (cookie, line format, TLS on and off), debug/reattach, Ctrl-C.
+
+use app_acceptance::{bin_dir, for_each_terraform, processes_with_env, wait_until, Workdir, PROVIDER_BINARY};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const COOKIE: (&str, &str) = ("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2");
+
+#[test]
+fn schema_lists_three_resources_and_is_stable() {
+    for_each_terraform("schema", |wd| {
+        wd.write_main("");
+        let first = wd.ok(&["providers", "schema", "-json"]).stdout;
+        let second = wd.ok(&["providers", "schema", "-json"]).stdout;
+        assert_eq!(first, second, "schema output differs between runs");
+        let schema: serde_json::Value = serde_json::from_str(&first).expect("schema json");
+        let ours = &schema["provider_schemas"]["registry.terraform.io/apps/app"];
+        let resources: Vec<&str> = ours["resource_schemas"].as_object().expect("resource schemas").keys().map(String::as_str).collect();
+        assert_eq!(resources, vec!["app_build", "app_deployment", "app_release"]);
+        let deployment = &ours["resource_schemas"]["app_deployment"]["block"];
+        assert_eq!(deployment["attributes"]["name"]["required"], true);
+        assert_eq!(deployment["attributes"]["secret_env"]["sensitive"], true);
+        assert_eq!(deployment["block_types"]["exec"]["nesting_mode"], "single");
+        assert_eq!(deployment["block_types"]["exec"]["block"]["attributes"]["create"]["required"], true);
+        assert!(ours["provider"]["block"]["attributes"]["runner_env"].is_object());
+    });
+}
+
+/// (summary, line) of each error in `terraform validate -json`.
+fn validate_errors(wd: &Workdir) -> Vec<(String, u64)> {
+    let run = wd.run(&["validate", "-json", "-no-color"]);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("validate -json: {e}\n{}", run.all()));
+    json["diagnostics"]
+        .as_array()
+        .map(|d| {
+            d.iter()
+                .filter(|d| d["severity"] == "error")
+                .map(|d| (d["summary"].as_str().unwrap_or_default().to_string(), d["range"]["start"]["line"].as_u64().unwrap_or(0)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn bad_input_gets_diagnostics_on_the_attribute() {
+    for_each_terraform("validate", |wd| {
+        // Line numbers below count from the resource line after the required_providers block.
+        let cases: &[(&str, &str, u64)] = &[
+            ("resource \"app_deployment\" \"a\" {\n  exec {\n    create = [\"true\"]\n  }\n}\n", "Missing required argument", 0),
+            ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  exec {\n    create = []\n  }\n}\n", "Empty command", 4),
+            ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  keep = \"many\"\n  exec {\n    create = [\"true\"]\n  }\n}\n", "Incorrect attribute value type", 3),
+            ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  keep = -1\n  exec {\n    create = [\"true\"]\n  }\n}\n", "Invalid keep", 3),
+            ("resource \"app_deployment\" \"a\" {\n  name = \"Not_A_Name\"\n  exec {\n    create = [\"true\"]\n  }\n}\n", "Invalid name", 2),
+            ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  exec {\n    create = [\"true\"]\n  }\n  docker {}\n}\n", "Only one platform block is allowed", 0),
+            ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n}\n", "Missing platform block", 0),
+            ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  docker {}\n}\n", "The docker platform is not supported yet", 0),
+            ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  exec {\n    create = [\"true\"]\n  }\n  timeouts {\n    create = \"soon\"\n  }\n}\n", "Invalid duration", 7),
+        ];
+        let offset = app_acceptance::REQUIRED_PROVIDERS.lines().count() as u64 + 1;
+        for (config, summary, line) in cases {
+            wd.write_main(config);
+            let errors = validate_errors(wd);
+            let hit = errors.iter().find(|(s, _)| s == summary);
+            assert!(hit.is_some(), "expected {summary:?} for:\n{config}\ngot {errors:?}");
+            if *line > 0 {
+                assert_eq!(hit.map(|h| h.1), Some(line + offset), "{summary:?} points at the attribute's line");
+            }
+        }
+    });
+}
+
+fn import_config() -> &'static str {
+    r#"
+resource "app_deployment" "imp" {
+  name = "imported"
+  env  = { A = "1" }
+  exec {
+    create  = ["sh", "-c", "echo should-not-run > created"]
+    destroy = ["sh", "-c", "echo gone > destroyed"]
+  }
+}
+"#
+}
+
+const IMPORT_ID: &str = r#"{"name":"imported","env":{"A":"1"},"exec":{"create":["sh","-c","echo should-not-run > created"],"destroy":["sh","-c","echo gone > destroyed"]}}"#;
+
+#[test]
+fn import_block_then_empty_plan() {
+    for_each_terraform("import-block", |wd| {
+        wd.write_main(&format!(
+            "{}\nimport {{\n  to = app_deployment.imp\n  id = jsonencode({{ name = \"imported\", env = {{ A = \"1\" }}, exec = {{ create = [\"sh\", \"-c\", \"echo should-not-run > created\"], destroy = [\"sh\", \"-c\", \"echo gone > destroyed\"] }} }})\n}}\n",
+            import_config()
+        ));
+        let (code, plan) = wd.plan_code();
+        assert_eq!(code, 2, "{}", plan.all());
+        assert!(plan.stdout.contains("1 to import, 0 to add, 0 to change, 0 to destroy"), "{}", plan.stdout);
+        wd.apply();
+        assert!(!wd.path("created").exists(), "import never runs create");
+        wd.assert_empty_plan("after import block");
+        wd.destroy();
+        assert!(wd.path("destroyed").exists(), "an imported deployment is destroyed with its destroy command");
+    });
+}
+
+#[test]
+fn import_command_then_empty_plan() {
+    for_each_terraform("import-cmd", |wd| {
+        wd.write_main(import_config());
+        wd.ok(&["import", "-no-color", "app_deployment.imp", IMPORT_ID]);
+        assert!(!wd.path("created").exists());
+        wd.assert_empty_plan("after terraform import");
+        let bad = wd.run(&["import", "-no-color", "app_deployment.imp", "Bad Name"]);
+        assert_ne!(bad.code, 0);
+    });
+}
+
+fn spawn_provider(envs: &[(&str, &str)]) -> (std::process::Child, String) {
+    let mut child = Command::new(bin_dir().join(PROVIDER_BINARY))
+        .envs(envs.iter().copied())
+        .env_remove("PLUGIN_CLIENT_CERT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn provider");
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    (child, line)
+}
+
+#[test]
+fn handshake_without_cookie_refuses() {
+    let out = Command::new(bin_dir().join(PROVIDER_BINARY)).env_remove(COOKIE.0).output().expect("run provider");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(out.stdout.is_empty(), "nothing on stdout without the cookie");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("plugin for Terraform"));
+}
+
+#[test]
+fn handshake_line_with_and_without_tls() {
+    // A client certificate as Terraform sends it (P-521, CA:true, like go-plugin's).
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).expect("key");
+    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let cert = params.self_signed(&key).expect("cert").pem();
+
+    let (mut child, line) = spawn_provider(&[COOKIE, ("PLUGIN_PROTOCOL_VERSIONS", "5,6"), ("PLUGIN_CLIENT_CERT", &cert)]);
+    let _ = child.kill();
+    let _ = child.wait();
+    let fields: Vec<&str> = line.trim_end().split('|').collect();
+    assert_eq!(fields.len(), 6, "{line:?}");
+    assert_eq!(&fields[..3], &["1", "6", "unix"]);
+    assert_eq!(fields[4], "grpc");
+    assert!(fields[5].len() > 50 && fields[5].chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/'), "raw base64 cert: {line:?}");
+
+    let (mut child, line) = spawn_provider(&[COOKIE, ("PLUGIN_PROTOCOL_VERSIONS", "6")]);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(line.starts_with("1|6|unix|") && line.trim_end().ends_with("|grpc|"), "no TLS → empty cert field: {line:?}");
+
+    let (mut child, line) = spawn_provider(&[COOKIE, ("PLUGIN_PROTOCOL_VERSIONS", "4,5")]);
+    let _ = child.wait();
+    assert!(line.is_empty(), "no common protocol → no handshake");
+}
+
+#[test]
+fn works_with_plugin_tls_disabled() {
+    for tf in app_acceptance::terraforms() {
+        let mut wd = Workdir::new(&tf, "notls");
+        wd.env.insert("TF_DISABLE_PLUGIN_TLS".into(), "1".into());
+        wd.write_main("resource \"app_deployment\" \"t\" {\n  name = \"t\"\n  exec {\n    create = [\"true\"]\n  }\n}\n");
+        wd.apply();
+        wd.assert_empty_plan("without TLS");
+        wd.destroy();
+    }
+}
+
+#[test]
+fn debug_mode_serves_reattached_terraform() {
+    let mut child = Command::new(bin_dir().join(PROVIDER_BINARY))
+        .arg("--debug")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn provider --debug");
+    let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut reattach = String::new();
+    for _ in 0..10 {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        if let Some(start) = line.find("TF_REATTACH_PROVIDERS='") {
+            reattach = line[start + 23..].trim_end().trim_end_matches('\'').to_string();
+            break;
+        }
+    }
+    assert!(reattach.contains("\"Test\":true"), "debug output names a reattach value: {reattach:?}");
+    for tf in app_acceptance::terraforms() {
+        let mut wd = Workdir::new(&tf, "reattach");
+        wd.env.insert("TF_REATTACH_PROVIDERS".into(), reattach.clone());
+        wd.write_main("resource \"app_deployment\" \"r\" {\n  name = \"r\"\n  exec {\n    create = [\"true\"]\n  }\n}\n");
+        // Two commands against the same provider process.
+        let (code, plan) = wd.plan_code();
+        assert_eq!(code, 2, "{}", plan.all());
+        wd.apply();
+        wd.destroy();
+    }
+    assert!(child.try_wait().ok().flatten().is_none(), "the debug provider outlives its clients");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn ctrl_c_cancels_a_running_create() {
+    for_each_terraform("ctrlc", |wd| {
+        let marker = format!("ctrlc-{}-{}", std::process::id(), wd.terraform.display().to_string().len());
+        wd.write_main(
+            r#"
+resource "app_deployment" "slow" {
+  name = "slow"
+  exec {
+    create  = ["sh", "-c", "touch started; sleep 60"]
+    destroy = ["true"]
+  }
+}
+"#,
+        );
+        let mut command = wd.command(&["apply", "-auto-approve", "-no-color"]);
+        command.env("APP_ACCEPTANCE_MARKER", &marker).stdout(Stdio::piped()).stderr(Stdio::piped());
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command.spawn().expect("spawn terraform apply");
+        let pgid = child.id() as i32;
+        assert!(wait_until(Duration::from_secs(30), || wd.path("started").exists()), "the create command started");
+        let interrupted = Instant::now();
+        // A negative pid signals the whole process group, as a terminal's Ctrl-C does.
+        let rc = kill(-pgid, libc::SIGINT);
+        assert_eq!(rc, 0, "send SIGINT to the process group");
+        let output = child.wait_with_output().expect("wait for terraform");
+        let elapsed = interrupted.elapsed();
+        assert!(elapsed < Duration::from_secs(10), "terraform exited {elapsed:?} after Ctrl-C");
+        assert_ne!(output.status.code(), Some(0), "an interrupted apply fails");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.to_lowercase().contains("cancel"), "the diagnostic says the job was cancelled:\n{stderr}");
+        assert!(
+            wait_until(Duration::from_secs(5), || processes_with_env("APP_ACCEPTANCE_MARKER", &marker).is_empty()),
+            "processes left behind: {:?}",
+            processes_with_env("APP_ACCEPTANCE_MARKER", &marker)
+        );
+        // The state is consistent: the interrupted deployment is recorded as failed (replaced next time).
+        let slow = wd.resource("app_deployment.slow");
+        if let Some(slow) = slow {
+            assert_eq!(slow["status"], "failed");
+        }
+        let (code, _) = wd.plan_code();
+        assert_eq!(code, 2, "the next plan retries");
+    });
+}
+
+fn kill(pid: i32, signal: i32) -> i32 {
+    // std has no API for signalling a process group; `kill(1)` does it without unsafe code.
+    let status = Command::new("kill").arg(format!("-{signal}")).arg("--").arg(pid.to_string()).status();
+    match status {
+        Ok(s) if s.success() => 0,
+        _ => -1,
+    }
+}
