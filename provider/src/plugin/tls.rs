@@ -104,3 +104,88 @@ impl ClientCertVerifier for ExactClientCert {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::client::danger::{ServerCertVerified, ServerCertVerifier};
+    use rustls::pki_types::ServerName;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A client certificate shaped like Terraform's: P-521 and CA:true.
+    fn terraform_like_cert() -> (String, CertificateDer<'static>, PrivateKeyDer<'static>) {
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).expect("key");
+        let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).expect("cert");
+        (cert.pem(), cert.der().clone(), PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())))
+    }
+
+    /// The test client trusts any server: only the server's check of the client is under test.
+    #[derive(Debug)]
+    struct AnyServer(WebPkiSupportedAlgorithms);
+    impl ServerCertVerifier for AnyServer {
+        fn verify_server_cert(&self, _: &CertificateDer<'_>, _: &[CertificateDer<'_>], _: &ServerName<'_>, _: &[u8], _: UnixTime) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+        fn verify_tls12_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls12_signature(m, c, d, &self.0)
+        }
+        fn verify_tls13_signature(&self, m: &[u8], c: &CertificateDer<'_>, d: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+            verify_tls13_signature(m, c, d, &self.0)
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.supported_schemes()
+        }
+    }
+
+    async fn handshake(server: &PluginTls, client_cert: Option<(CertificateDer<'static>, PrivateKeyDer<'static>)>) -> bool {
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyServer(provider.signature_verification_algorithms)));
+        let mut config = match client_cert {
+            Some((cert, key)) => builder.with_client_auth_cert(vec![cert], key).expect("client cert"),
+            None => builder.with_no_client_auth(),
+        };
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+        let acceptor = tokio_rustls::TlsAcceptor::from(server.config.clone());
+        let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+        let server_side = tokio::spawn(async move {
+            let mut s = acceptor.accept(server_io).await.ok()?;
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).await.ok()?;
+            Some(buf)
+        });
+        let name = ServerName::try_from("localhost").expect("name");
+        // Keep the client open until the server is done (it writes session tickets after the handshake).
+        let _client = match connector.connect(name, client_io).await {
+            Ok(mut c) => {
+                let _ = c.write_all(b"ping").await;
+                let _ = c.flush().await;
+                Some(c)
+            }
+            Err(_) => None,
+        };
+        matches!(server_side.await, Ok(Some(b)) if &b == b"ping")
+    }
+
+    #[tokio::test]
+    async fn accepts_exactly_terraforms_client_certificate() {
+        let (pem, der, key) = terraform_like_cert();
+        let server = auto_mtls(&pem).expect("server tls");
+        assert!(server.cert_field.len() > 50 && !server.cert_field.ends_with('='));
+        assert!(handshake(&server, Some((der, key))).await, "the expected P-521 CA:true client certificate is accepted");
+        let (_, other_der, other_key) = terraform_like_cert();
+        assert!(!handshake(&server, Some((other_der, other_key))).await, "another certificate is refused");
+        assert!(!handshake(&server, None).await, "no client certificate is refused");
+    }
+
+    #[test]
+    fn rejects_missing_pem() {
+        assert!(matches!(auto_mtls("not a certificate"), Err(TlsError::NoClientCert)));
+    }
+}

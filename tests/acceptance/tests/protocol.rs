@@ -118,8 +118,8 @@ fn import_command_then_empty_plan() {
 
 fn spawn_provider(envs: &[(&str, &str)]) -> (std::process::Child, String) {
     let mut child = Command::new(bin_dir().join(PROVIDER_BINARY))
-        .envs(envs.iter().copied())
         .env_remove("PLUGIN_CLIENT_CERT")
+        .envs(envs.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
