@@ -144,3 +144,17 @@ mod tests {
         assert!(v["@timestamp"].as_str().is_some_and(|t| t.len() == 27 && t.ends_with('Z')));
     }
 }
+
+/// Peak resident memory of this process in KiB (VmHWM), if the platform reports it.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Logs the process's peak memory at exit (read by scripts/bench.sh).
+pub fn log_exit() {
+    if let Some(kib) = peak_rss_kib() {
+        tracing::info!(peak_rss_kib = kib, "exiting");
+    }
+}

@@ -79,6 +79,7 @@ fn main() -> ExitCode {
             let plugins = app_runner::platforms::builtin();
             let result = runtime.block_on(app_runner::ondemand::run(options, plugins, std::io::stdin(), std::io::stdout()));
             runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            app_log::log_exit();
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {

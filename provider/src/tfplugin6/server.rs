@@ -62,6 +62,7 @@ impl ProviderService {
         if let Some(ctx) = ctx {
             ctx.runner.shutdown().await;
         }
+        app_log::log_exit();
     }
 
     fn resource(&self, type_name: &str) -> Result<&Registered, Status> {
