@@ -215,3 +215,29 @@ resource "app_deployment" "big" {
         wd.destroy();
     });
 }
+
+#[test]
+fn job_output_shows_in_terraform_log() {
+    for_each_terraform("joblog", |wd| {
+        wd.write_main(
+            r#"
+resource "app_deployment" "l" {
+  name = "logged"
+  secret_env = { TOKEN = "s3cr3t-value" }
+  exec {
+    create = ["sh", "-c", "echo line-from-the-command; echo token=$TOKEN"]
+  }
+}
+"#,
+        );
+        let output = wd.command(&["apply", "-auto-approve", "-no-color"]).env("TF_LOG", "INFO").output().expect("run terraform");
+        let log = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{log}");
+        assert!(log.contains("line-from-the-command"), "job output reaches Terraform's log");
+        assert!(log.contains("token=***"), "secret values are masked in the log");
+        assert!(!log.contains("s3cr3t-value"), "the secret never appears in the log");
+        let state = std::fs::read_to_string(wd.path("terraform.tfstate")).unwrap_or_default();
+        assert!(!state.contains("s3cr3t-value"), "the write-only secret is not in the state");
+        wd.destroy();
+    });
+}
