@@ -4,7 +4,7 @@
 
 use super::{validate_name, validate_platform, with_platform_blocks};
 use crate::framework::schema::{Attribute, Block, Schema};
-use crate::framework::{timeouts, ApplyResult, Ctx, Diagnostics, ReadResult, Resource};
+use crate::framework::{timeouts, Diagnostics};
 use app_cty::Value;
 use app_spec::catalog::Role;
 
@@ -12,17 +12,10 @@ pub const TYPE: &str = "app_build";
 
 pub struct AppBuild;
 
-fn not_available() -> Diagnostics {
-    let mut d = Diagnostics::new();
-    d.error("No builder available", "This version of the provider has no builder yet; app_build cannot be created, read or imported.");
-    d
-}
 
-#[async_trait::async_trait]
-impl Resource for AppBuild {
-    fn type_name(&self) -> &'static str {
-        TYPE
-    }
+impl super::SchemaOnly for AppBuild {
+    const TYPE: &'static str = TYPE;
+    const UNAVAILABLE: (&'static str, &'static str) = ("No builder available", "This version of the provider has no builder yet; app_build cannot be created, read or imported.");
 
     fn schema(&self) -> Schema {
         let block = Block::new("Builds (or looks up) an artifact of the application: an image or an AMI.")
@@ -45,19 +38,4 @@ impl Resource for AppBuild {
         validate_platform(config, Role::Builder, TYPE, diags);
     }
 
-    async fn create(&self, _: &Ctx, _: &Value, _: &Value) -> ApplyResult {
-        ApplyResult { state: Value::Null, private: Vec::new(), diags: not_available() }
-    }
-    async fn read(&self, _: &Ctx, state: &Value, private: &[u8]) -> ReadResult {
-        ReadResult { state: state.clone(), private: private.to_vec(), diags: Diagnostics::new() }
-    }
-    async fn update(&self, _: &Ctx, prior: &Value, _: &Value, _: &Value, private: &[u8]) -> ApplyResult {
-        ApplyResult { state: prior.clone(), private: private.to_vec(), diags: not_available() }
-    }
-    async fn delete(&self, _: &Ctx, _: &Value, _: &[u8]) -> ApplyResult {
-        ApplyResult { state: Value::Null, private: Vec::new(), diags: Diagnostics::new() }
-    }
-    async fn import(&self, _: &Ctx, _: &str) -> ReadResult {
-        ReadResult { state: Value::Null, private: Vec::new(), diags: not_available() }
-    }
 }

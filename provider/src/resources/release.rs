@@ -4,7 +4,7 @@
 
 use super::{validate_name, validate_platform, with_platform_blocks};
 use crate::framework::schema::{Attribute, Block, Schema};
-use crate::framework::{timeouts, ApplyResult, AttrPath, Ctx, Diagnostics, ReadResult, Resource};
+use crate::framework::{timeouts, AttrPath, Diagnostics};
 use app_cty::Value;
 use app_spec::catalog::Role;
 
@@ -12,17 +12,10 @@ pub const TYPE: &str = "app_release";
 
 pub struct AppRelease;
 
-fn not_available() -> Diagnostics {
-    let mut d = Diagnostics::new();
-    d.error("No releaser available", "This version of the provider has no releaser yet; app_release cannot be created, read or imported.");
-    d
-}
 
-#[async_trait::async_trait]
-impl Resource for AppRelease {
-    fn type_name(&self) -> &'static str {
-        TYPE
-    }
+impl super::SchemaOnly for AppRelease {
+    const TYPE: &'static str = TYPE;
+    const UNAVAILABLE: (&'static str, &'static str) = ("No releaser available", "This version of the provider has no releaser yet; app_release cannot be created, read or imported.");
 
     fn schema(&self) -> Schema {
         let block = Block::new("Routes traffic to a healthy generation of a deployment.")
@@ -46,19 +39,4 @@ impl Resource for AppRelease {
         validate_platform(config, Role::Releaser, TYPE, diags);
     }
 
-    async fn create(&self, _: &Ctx, _: &Value, _: &Value) -> ApplyResult {
-        ApplyResult { state: Value::Null, private: Vec::new(), diags: not_available() }
-    }
-    async fn read(&self, _: &Ctx, state: &Value, private: &[u8]) -> ReadResult {
-        ReadResult { state: state.clone(), private: private.to_vec(), diags: Diagnostics::new() }
-    }
-    async fn update(&self, _: &Ctx, prior: &Value, _: &Value, _: &Value, private: &[u8]) -> ApplyResult {
-        ApplyResult { state: prior.clone(), private: private.to_vec(), diags: not_available() }
-    }
-    async fn delete(&self, _: &Ctx, _: &Value, _: &[u8]) -> ApplyResult {
-        ApplyResult { state: Value::Null, private: Vec::new(), diags: Diagnostics::new() }
-    }
-    async fn import(&self, _: &Ctx, _: &str) -> ReadResult {
-        ReadResult { state: Value::Null, private: Vec::new(), diags: not_available() }
-    }
 }

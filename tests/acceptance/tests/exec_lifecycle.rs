@@ -241,3 +241,54 @@ resource "app_deployment" "l" {
         wd.destroy();
     });
 }
+
+#[test]
+fn provider_runner_settings() {
+    for_each_terraform("runnerenv", |wd| {
+        let config = |extra: &str| {
+            format!(
+                r#"
+provider "app" {{
+  runner_env = {{ PROFILE_PROXY = "http://proxy.invalid:3128" }}
+  {extra}
+}}
+
+resource "app_deployment" "p" {{
+  name = "profiled"
+  exec {{
+    create = ["sh", "-c", "echo $PROFILE_PROXY > proxy"]
+  }}
+}}
+"#
+            )
+        };
+        wd.write_main(&config("runner_path = \"/nonexistent/app-runner\""));
+        let run = wd.run(&["apply", "-auto-approve", "-no-color"]);
+        assert_ne!(run.code, 0);
+        assert!(run.stderr.contains("/nonexistent/app-runner") && run.stderr.contains("runner_path"), "names what was tried:\n{}", run.stderr);
+        assert!(wd.state_list().is_empty(), "nothing recorded when the runner cannot start");
+
+        wd.write_main(&config(""));
+        wd.apply();
+        assert_eq!(std::fs::read_to_string(wd.path("proxy")).unwrap_or_default().trim(), "http://proxy.invalid:3128", "runner_env reaches commands");
+        wd.destroy();
+    });
+}
+
+#[test]
+fn failed_destroy_keeps_the_state() {
+    for_each_terraform("faildestroy", |wd| {
+        let config = |destroy: &str| format!("resource \"app_deployment\" \"k\" {{\n  name = \"kept\"\n  exec {{\n    create  = [\"true\"]\n    destroy = [\"sh\", \"-c\", \"{destroy}\"]\n  }}\n}}\n");
+        wd.write_main(&config("echo cannot remove >&2; exit 1"));
+        wd.apply();
+        let run = wd.run(&["destroy", "-auto-approve", "-no-color"]);
+        assert_ne!(run.code, 0);
+        assert!(run.stderr.contains("cannot remove"), "{}", run.stderr);
+        assert_eq!(wd.state_list(), vec!["app_deployment.k".to_string()], "a failed destroy keeps the resource");
+        wd.write_main(&config("echo removed > removed"));
+        wd.apply();
+        wd.destroy();
+        assert!(wd.path("removed").exists());
+        assert!(wd.state_list().is_empty());
+    });
+}
