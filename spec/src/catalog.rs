@@ -30,6 +30,9 @@ pub struct PlatformSpec {
     pub block: fn() -> BlockSpec,
     /// Checks a configuration block given as JSON; unknown values arrive as `null` and are skipped.
     pub validate: fn(&Json) -> Vec<FieldError>,
+    /// Whether a status job can observe anything for this configuration; when not, the
+    /// recorded state stands and no runner is needed to refresh it.
+    pub observes: fn(&Json) -> bool,
 }
 
 fn no_fields_yet() -> BlockSpec {
@@ -40,8 +43,12 @@ fn nothing_to_validate(_: &Json) -> Vec<FieldError> {
     Vec::new()
 }
 
+fn always_observes(_: &Json) -> bool {
+    true
+}
+
 const fn planned(role: Role, name: &'static str, note: &'static str) -> PlatformSpec {
-    PlatformSpec { role, name, availability: Availability::Planned(note), block: no_fields_yet, validate: nothing_to_validate }
+    PlatformSpec { role, name, availability: Availability::Planned(note), block: no_fields_yet, validate: nothing_to_validate, observes: always_observes }
 }
 
 /// Every builder, platform and releaser, ready or planned.
@@ -53,6 +60,7 @@ pub fn all() -> Vec<PlatformSpec> {
             availability: Availability::Ready,
             block: crate::exec::block,
             validate: crate::exec::validate,
+            observes: crate::exec::observes,
         },
         planned(Role::Builder, "docker", "Docker builds arrive with the app_build Docker work."),
         planned(Role::Builder, "docker_pull", "Registry pulls arrive with the app_build Docker work."),

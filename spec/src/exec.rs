@@ -65,6 +65,11 @@ this block's `env`, and `APP_NAME`, `APP_GENERATION`, `APP_IMAGE` and `APP_OUTPU
     }
 }
 
+/// Only a `read` command can observe an exec deployment.
+pub fn observes(config: &Json) -> bool {
+    !config.get("read").is_none_or(Json::is_null)
+}
+
 /// Checks an exec block given as JSON; `null` means unknown or unset and is skipped.
 pub fn validate(config: &Json) -> Vec<FieldError> {
     let mut errors = Vec::new();

@@ -210,6 +210,10 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
             return ReadResult { state: state.clone(), private: private.to_vec(), diags };
         };
         let request = self.request(state, &Value::Null, &platform, generation_of(state).max(1));
+        if !(platform.observes)(&request.config) {
+            // Nothing to look at: the recorded state stands (and no runner starts during plan).
+            return ReadResult { state: state.clone(), private: private.to_vec(), diags };
+        }
         let timeout = timeouts::get(state, "read");
         let job = self.job(Operation::Status, &platform, &request, private, timeout);
         let mut stop = ctx.stop.clone();

@@ -204,8 +204,10 @@ impl Platform for Exec {
     ) -> Result<Outcome, PlatformError> {
         let config = config(ctx, request)?;
         let prior_exec = prior_exec(prior);
-        let (which, argv) = match (prior, &config.update) {
-            (Some(_), Some(update)) => ("update", update),
+        // A generation above 1 updates an existing deployment, even one imported without a record.
+        let existing = prior.is_some() || request.generation > 1;
+        let (which, argv) = match (existing, &config.update) {
+            (true, Some(update)) => ("update", update),
             _ => ("create", &config.create),
         };
         let failed_json = to_json(&failed_record(request, prior, &prior_exec))?;
@@ -214,7 +216,7 @@ impl Platform for Exec {
             .map_err(|f| f.into_error(failed_json.clone()))?;
         let outputs = match parse_outputs(&finished) {
             Some(outputs) => outputs,
-            None if prior.is_some() => prior_exec.outputs.clone(),
+            None if existing => prior_exec.outputs.clone(),
             None => Outputs::new(),
         };
         let url = outputs.get("url").cloned();
