@@ -45,7 +45,13 @@ r = json.load(open(sys.argv[1]))["results"]
 app, data = r[0]["median"], r[1]["median"]
 print(f"plan median: app {app*1000:.0f} ms, terraform_data {data*1000:.0f} ms, ratio {app/data:.2f} (target <= 1.5)")
 PY
-    (cd "$work/app" && TF_LOG=INFO "$terraform" plan -input=false 2>&1 >/dev/null) | python3 -c '
+    # Peak memory as each process logs it at exit: the plan (provider only: nothing to observe
+    # needs no runner) and an apply that changes every deployment (provider and runner).
+    sed -i "s/N = \"\([0-9]*\)[^\"]*\"/N = \"\1-$RANDOM\"/" "$work/app/main.tf"
+    for step in "plan -input=false" "apply -auto-approve -input=false"; do
+        echo "peak memory during: terraform $step"
+        # shellcheck disable=SC2086
+        (cd "$work/app" && TF_LOG=INFO "$terraform" $step 2>&1 >/dev/null) | python3 -c '
 import re, sys
 peak = {}
 for line in sys.stdin:
@@ -55,8 +61,9 @@ for line in sys.stdin:
         kib = int(m.group(2) or m.group(3))
         peak[module] = max(peak.get(module, 0), kib)
 for module, kib in sorted(peak.items()):
-    print(f"peak RSS {module}: {kib/1024:.1f} MiB (target < 30 MB)")
+    print(f"  peak RSS {module}: {kib/1024:.1f} MiB (target < 30 MB)")
 '
+    done
     (cd "$work/app" && run_quiet "$terraform" destroy -auto-approve -input=false)
     (cd "$work/data" && run_quiet "$terraform" destroy -auto-approve -input=false)
 done <"$APP_CACHE/terraform-binaries"

@@ -121,13 +121,21 @@ fn timestamp() -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60,
-        now.subsec_micros()
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:06}Z", rem / 3600, (rem % 3600) / 60, rem % 60, now.subsec_micros())
+}
+
+/// Peak resident memory of this process in KiB (VmHWM), if the platform reports it.
+pub fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Logs the process's peak memory at exit (read by scripts/bench.sh).
+pub fn log_exit() {
+    if let Some(kib) = peak_rss_kib() {
+        tracing::info!(peak_rss_kib = kib, "exiting");
+    }
 }
 
 #[cfg(test)]
@@ -142,19 +150,5 @@ mod tests {
         assert_eq!(v["@message"], "hello");
         assert_eq!(v["@module"], "provider");
         assert!(v["@timestamp"].as_str().is_some_and(|t| t.len() == 27 && t.ends_with('Z')));
-    }
-}
-
-/// Peak resident memory of this process in KiB (VmHWM), if the platform reports it.
-pub fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    line.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// Logs the process's peak memory at exit (read by scripts/bench.sh).
-pub fn log_exit() {
-    if let Some(kib) = peak_rss_kib() {
-        tracing::info!(peak_rss_kib = kib, "exiting");
     }
 }

@@ -14,53 +14,25 @@
 ///
 /// The service: [`tfplugin6::provider_server::Provider`] served through
 /// [`tfplugin6::provider_server::ProviderServer`].
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unwrap_used,
-    missing_docs,
-    rustdoc::all
-)]
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, clippy::unwrap_used, missing_docs, rustdoc::all)]
 pub mod tfplugin6 {
     include!("generated/tfplugin6.rs");
 }
 
 /// go-plugin's controller and stdio services (`package plugin`).
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unwrap_used,
-    missing_docs,
-    rustdoc::all
-)]
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, clippy::unwrap_used, missing_docs, rustdoc::all)]
 pub mod plugin {
     include!("generated/plugin.rs");
 }
 
 /// The standard gRPC health service (`package grpc.health.v1`).
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unwrap_used,
-    missing_docs,
-    rustdoc::all
-)]
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, clippy::unwrap_used, missing_docs, rustdoc::all)]
 pub mod grpc_health_v1 {
     include!("generated/grpc.health.v1.rs");
 }
 
 /// The provider-to-runner protocol (`package apprunner.v1`).
-#[allow(
-    clippy::all,
-    clippy::pedantic,
-    clippy::nursery,
-    clippy::unwrap_used,
-    missing_docs,
-    rustdoc::all
-)]
+#[allow(clippy::all, clippy::pedantic, clippy::nursery, clippy::unwrap_used, missing_docs, rustdoc::all)]
 pub mod runner {
     include!("generated/apprunner.v1.rs");
 }

@@ -16,20 +16,10 @@ use std::path::{Path, PathBuf};
 
 /// The proto files to compile, relative to `proto/`. Each declares one package and so
 /// becomes one generated file named after it.
-const PROTO_FILES: &[&str] = &[
-    "tfplugin6.proto",
-    "plugin.proto",
-    "health.proto",
-    "runner.proto",
-];
+const PROTO_FILES: &[&str] = &["tfplugin6.proto", "plugin.proto", "health.proto", "runner.proto"];
 
 /// The files generation is expected to produce.
-const GENERATED_FILES: &[&str] = &[
-    "tfplugin6.rs",
-    "plugin.rs",
-    "grpc.health.v1.rs",
-    "apprunner.v1.rs",
-];
+const GENERATED_FILES: &[&str] = &["tfplugin6.rs", "plugin.rs", "grpc.health.v1.rs", "apprunner.v1.rs"];
 
 fn crate_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -38,12 +28,8 @@ fn crate_dir() -> PathBuf {
 /// Generates the Rust code for every proto file into `out_dir`.
 fn generate(out_dir: &Path) {
     let proto_dir = crate_dir().join("proto");
-    let fds = protox::compile(PROTO_FILES, [&proto_dir]).unwrap_or_else(|e| {
-        panic!(
-            "compiling the proto files in {}: {e:?}",
-            proto_dir.display()
-        )
-    });
+    let fds = protox::compile(PROTO_FILES, [&proto_dir])
+        .unwrap_or_else(|e| panic!("compiling the proto files in {}: {e:?}", proto_dir.display()));
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
@@ -67,13 +53,8 @@ fn read_rs_files(dir: &Path) -> BTreeMap<String, String> {
     for entry in entries {
         let path = entry.expect("reading a directory entry").path();
         if path.extension().is_some_and(|ext| ext == "rs") {
-            let name = path
-                .file_name()
-                .expect("file name")
-                .to_string_lossy()
-                .into_owned();
-            let text = fs::read_to_string(&path)
-                .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+            let name = path.file_name().expect("file name").to_string_lossy().into_owned();
+            let text = fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
             files.insert(name, text);
         }
     }
@@ -107,8 +88,7 @@ fn generated_code_matches_proto_files() {
             }
         }
         for (name, text) in &fresh {
-            fs::write(checked_in_dir.join(name), text)
-                .unwrap_or_else(|e| panic!("writing src/generated/{name}: {e}"));
+            fs::write(checked_in_dir.join(name), text).unwrap_or_else(|e| panic!("writing src/generated/{name}: {e}"));
         }
         eprintln!("rewrote {}", checked_in_dir.display());
         return;
@@ -126,18 +106,14 @@ fn generated_code_matches_proto_files() {
                     .position(|(a, b)| a != b)
                     .unwrap_or_else(|| old.lines().count().min(text.lines().count()))
                     + 1;
-                problems.push(format!(
-                    "src/generated/{name} is out of date (first difference at line {line})"
-                ));
+                problems.push(format!("src/generated/{name} is out of date (first difference at line {line})"));
             }
             Some(_) => {}
         }
     }
     for name in checked_in.keys() {
         if !fresh.contains_key(name) {
-            problems.push(format!(
-                "src/generated/{name} is not produced by any proto file"
-            ));
+            problems.push(format!("src/generated/{name} is not produced by any proto file"));
         }
     }
     assert!(

@@ -47,50 +47,29 @@ const LEN: u8 = 2;
 macro_rules! field {
     ($msg:expr => $number:expr, $wire:expr) => {{
         let bytes = $msg.encode_to_vec();
-        assert_eq!(
-            keys(&bytes),
-            vec![($number, $wire)],
-            "{} should encode as field {} (wire type {})",
-            stringify!($msg),
-            $number,
-            $wire
-        );
+        assert_eq!(keys(&bytes), vec![($number, $wire)], "{} should encode as field {} (wire type {})", stringify!($msg), $number, $wire);
     }};
 }
 
 fn dv() -> Option<tf::DynamicValue> {
-    Some(tf::DynamicValue {
-        msgpack: vec![0xc0],
-        json: vec![],
-    })
+    Some(tf::DynamicValue { msgpack: vec![0xc0], json: vec![] })
 }
 fn diag() -> Vec<tf::Diagnostic> {
     vec![tf::Diagnostic::default()]
 }
 fn schema() -> tf::Schema {
-    tf::Schema {
-        version: 1,
-        block: None,
-    }
+    tf::Schema { version: 1, block: None }
 }
 fn ident() -> Option<tf::ResourceIdentityData> {
-    Some(tf::ResourceIdentityData {
-        identity_data: dv(),
-    })
+    Some(tf::ResourceIdentityData { identity_data: dv() })
 }
 fn caps() -> Option<tf::ClientCapabilities> {
-    Some(tf::ClientCapabilities {
-        deferral_allowed: true,
-        write_only_attributes_allowed: false,
-    })
+    Some(tf::ClientCapabilities { deferral_allowed: true, write_only_attributes_allowed: false })
 }
 
 #[test]
 fn dynamic_value_exact_bytes() {
-    let v = tf::DynamicValue {
-        msgpack: vec![0xc0],
-        json: b"{}".to_vec(),
-    };
+    let v = tf::DynamicValue { msgpack: vec![0xc0], json: b"{}".to_vec() };
     assert_eq!(v.encode_to_vec(), vec![0x0a, 1, 0xc0, 0x12, 2, b'{', b'}']);
     let back = tf::DynamicValue::decode(&[0x12u8, 4, b'n', b'u', b'l', b'l'][..]).expect("decode");
     assert_eq!(back.json, b"null");
@@ -163,40 +142,20 @@ fn schema_messages() {
     field!(O { nesting: 1, ..Default::default() } => 3, VARINT);
 
     use tf::schema::nested_block::NestingMode as NB;
-    let modes = [
-        NB::Invalid,
-        NB::Single,
-        NB::List,
-        NB::Set,
-        NB::Map,
-        NB::Group,
-    ];
+    let modes = [NB::Invalid, NB::Single, NB::List, NB::Set, NB::Map, NB::Group];
     assert_eq!(modes.map(|m| m as i32), [0, 1, 2, 3, 4, 5]);
     assert_eq!(NB::Group.as_str_name(), "GROUP");
     use tf::schema::object::NestingMode as OB;
     let modes = [OB::Invalid, OB::Single, OB::List, OB::Set, OB::Map];
     assert_eq!(modes.map(|m| m as i32), [0, 1, 2, 3, 4]);
-    assert_eq!(
-        [
-            tf::StringKind::Plain as i32,
-            tf::StringKind::Markdown as i32
-        ],
-        [0, 1]
-    );
+    assert_eq!([tf::StringKind::Plain as i32, tf::StringKind::Markdown as i32], [0, 1]);
 }
 
 #[test]
 fn diagnostics_and_paths() {
     use tf::diagnostic::Severity;
     use tf::Diagnostic as D;
-    assert_eq!(
-        [
-            Severity::Invalid as i32,
-            Severity::Error as i32,
-            Severity::Warning as i32
-        ],
-        [0, 1, 2]
-    );
+    assert_eq!([Severity::Invalid as i32, Severity::Error as i32, Severity::Warning as i32], [0, 1, 2]);
     field!(D { severity: Severity::Error as i32, ..Default::default() } => 1, VARINT);
     field!(D { summary: "s".into(), ..Default::default() } => 2, LEN);
     field!(D { detail: "d".into(), ..Default::default() } => 3, LEN);
@@ -213,12 +172,7 @@ fn diagnostics_and_paths() {
     field!(tf::RawState { json: vec![], flatmap: [("a".into(), "b".into())].into_iter().collect() } => 2, LEN);
 
     use tf::deferred::Reason;
-    let reasons = [
-        Reason::Unknown,
-        Reason::ResourceConfigUnknown,
-        Reason::ProviderConfigUnknown,
-        Reason::AbsentPrereq,
-    ];
+    let reasons = [Reason::Unknown, Reason::ResourceConfigUnknown, Reason::ProviderConfigUnknown, Reason::AbsentPrereq];
     assert_eq!(reasons.map(|r| r as i32), [0, 1, 2, 3]);
 }
 
@@ -317,29 +271,16 @@ fn resource_lifecycle() {
 #[test]
 fn proto3_optional_fields_are_options() {
     // Explicit presence: an empty `private` is still sent when set.
-    let r = tf::close_ephemeral_resource::Request {
-        type_name: String::new(),
-        private: Some(vec![]),
-    };
+    let r = tf::close_ephemeral_resource::Request { type_name: String::new(), private: Some(vec![]) };
     assert_eq!(r.encode_to_vec(), vec![0x12, 0]);
-    let f = tf::FunctionError {
-        text: String::new(),
-        function_argument: Some(0),
-    };
+    let f = tf::FunctionError { text: String::new(), function_argument: Some(0) };
     assert_eq!(f.encode_to_vec(), vec![0x10, 0]);
 }
 
 #[test]
 fn go_plugin_and_health() {
     use plugin::stdio_data::Channel;
-    assert_eq!(
-        [
-            Channel::Invalid as i32,
-            Channel::Stdout as i32,
-            Channel::Stderr as i32
-        ],
-        [0, 1, 2]
-    );
+    assert_eq!([Channel::Invalid as i32, Channel::Stdout as i32, Channel::Stderr as i32], [0, 1, 2]);
     field!(plugin::StdioData { channel: 1, data: vec![] } => 1, VARINT);
     field!(plugin::StdioData { channel: 0, data: vec![1] } => 2, LEN);
     assert!(plugin::Empty {}.encode_to_vec().is_empty());
@@ -355,24 +296,12 @@ fn go_plugin_and_health() {
 fn service_names() {
     use tonic::server::NamedService;
     assert_eq!(tf::provider_server::SERVICE_NAME, "tfplugin6.Provider");
-    assert_eq!(
-        plugin::grpc_controller_server::SERVICE_NAME,
-        "plugin.GRPCController"
-    );
+    assert_eq!(plugin::grpc_controller_server::SERVICE_NAME, "plugin.GRPCController");
     assert_eq!(plugin::grpc_stdio_server::SERVICE_NAME, "plugin.GRPCStdio");
-    assert_eq!(
-        grpc_health_v1::health_server::SERVICE_NAME,
-        "grpc.health.v1.Health"
-    );
-    assert_eq!(
-        app_proto::runner::runner_server::SERVICE_NAME,
-        "apprunner.v1.Runner"
-    );
+    assert_eq!(grpc_health_v1::health_server::SERVICE_NAME, "grpc.health.v1.Health");
+    assert_eq!(app_proto::runner::runner_server::SERVICE_NAME, "apprunner.v1.Runner");
 
     struct P;
     impl tf::provider_server::Provider for P {}
-    assert_eq!(
-        <tf::provider_server::ProviderServer<P> as NamedService>::NAME,
-        "tfplugin6.Provider"
-    );
+    assert_eq!(<tf::provider_server::ProviderServer<P> as NamedService>::NAME, "tfplugin6.Provider");
 }

@@ -13,9 +13,11 @@ pub fn schema() -> Schema {
             "Builds, deploys and releases applications. Every operation runs as a job in `app-runner`, \
 started on demand on the machine that runs Terraform.",
         )
-        .attr(Attribute::string("runner_path").optional().describe(
-            "Path of the `app-runner` binary. Default: next to the provider binary, then `PATH`.",
-        ))
+        .attr(
+            Attribute::string("runner_path")
+                .optional()
+                .describe("Path of the `app-runner` binary. Default: next to the provider binary, then `PATH`."),
+        )
         .attr(Attribute::string_map("runner_env").optional().describe(
             "Environment variables for the on-demand runner and every command it runs, e.g. \
 `HTTPS_PROXY` and `NO_PROXY` (a runner profile).",
@@ -26,13 +28,21 @@ started on demand on the machine that runs Terraform.",
 pub fn validate(config: &Value, diags: &mut Diagnostics) {
     if let Some(path) = config.attr("runner_path").and_then(Value::as_str) {
         if path.trim().is_empty() {
-            diags.error_at(AttrPath::attr("runner_path"), "Empty runner path", "Leave `runner_path` unset to use the app-runner next to the provider.");
+            diags.error_at(
+                AttrPath::attr("runner_path"),
+                "Empty runner path",
+                "Leave `runner_path` unset to use the app-runner next to the provider.",
+            );
         }
     }
     if let Some(env) = config.attr("runner_env").and_then(Value::as_map) {
         for key in env.keys() {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
-                diags.error_at(AttrPath::attr("runner_env").then_key(key), "Invalid environment variable name", format!("{key:?} cannot be an environment variable name."));
+                diags.error_at(
+                    AttrPath::attr("runner_env").then_key(key),
+                    "Invalid environment variable name",
+                    format!("{key:?} cannot be an environment variable name."),
+                );
             }
         }
     }

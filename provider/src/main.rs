@@ -1,8 +1,8 @@
 //! The provider binary: glue between the process and the library.
 
+use std::sync::Arc;
 use terraform_provider_app::plugin::{self, ServeOptions};
 use terraform_provider_app::tfplugin6::ProviderService;
-use std::sync::Arc;
 use terraform_provider_app::{resources, PROVIDER_ADDRESS};
 
 fn main() {

@@ -192,9 +192,7 @@ mod tests {
         let ctx = JobContext::new("j", tx, CancelToken::new());
         ctx.add_secrets(["hunter2", "hunter2-long", ""]);
         ctx.log("stdout", Level::Info, "pw=hunter2-long and hunter2").await;
-        let Some(JobEvent { event: Some(job_event::Event::Log(line)) }) = rx.recv().await else {
-            panic!("expected a log event")
-        };
+        let Some(JobEvent { event: Some(job_event::Event::Log(line)) }) = rx.recv().await else { panic!("expected a log event") };
         assert_eq!(line.text, "pw=*** and ***");
         assert_eq!(line.level, Level::Info as i32);
         assert_eq!(ctx.mask("nothing"), "nothing");

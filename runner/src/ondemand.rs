@@ -168,9 +168,7 @@ pub async fn run(
 
     let listener = bind(&socket)?;
     let service = RunnerService::new(plugins);
-    let server = RunnerServer::new(service.clone())
-        .max_decoding_message_size(MAX_MESSAGE_SIZE)
-        .max_encoding_message_size(MAX_MESSAGE_SIZE);
+    let server = RunnerServer::new(service.clone()).max_decoding_message_size(MAX_MESSAGE_SIZE).max_encoding_message_size(MAX_MESSAGE_SIZE);
     let server = InterceptedService::new(server, TokenCheck::new(&token));
     let (stop_server_tx, stop_server_rx) = oneshot::channel::<()>();
     let mut server_task = tokio::spawn(async move {

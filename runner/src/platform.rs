@@ -322,11 +322,7 @@ impl Plugins {
 }
 
 fn unsupported(role: Role, name: &str, operation: Operation) -> PlatformError {
-    PlatformError::InvalidRequest(format!(
-        "the {} {name:?} does not support the {} operation",
-        role_name(role),
-        operation_name(operation)
-    ))
+    PlatformError::InvalidRequest(format!("the {} {name:?} does not support the {} operation", role_name(role), operation_name(operation)))
 }
 
 async fn run_status<D: Documents>(

@@ -152,12 +152,8 @@ pub async fn run(ctx: &JobContext, spec: &CommandSpec) -> Result<Finished, Proce
         return Err(ProcessError::EmptyCommand);
     }
     let cwd = working_dir(spec.dir.as_deref())?;
-    let path_var = spec
-        .env
-        .get("PATH")
-        .map(OsString::from)
-        .or_else(|| std::env::var_os("PATH"))
-        .unwrap_or_else(|| OsString::from(DEFAULT_PATH));
+    let path_var =
+        spec.env.get("PATH").map(OsString::from).or_else(|| std::env::var_os("PATH")).unwrap_or_else(|| OsString::from(DEFAULT_PATH));
     let resolved = resolve_program(program, &cwd, &path_var)?;
 
     let mut command = tokio::process::Command::new(&resolved);
@@ -175,12 +171,7 @@ pub async fn run(ctx: &JobContext, spec: &CommandSpec) -> Result<Finished, Proce
         if e.raw_os_error() == Some(libc::ENOEXEC) {
             message.push_str(" (a script needs a #! line naming its interpreter)");
         }
-        ProcessError::Spawn {
-            program: program.clone(),
-            resolved: resolved.display().to_string(),
-            dir: cwd.display().to_string(),
-            message,
-        }
+        ProcessError::Spawn { program: program.clone(), resolved: resolved.display().to_string(), dir: cwd.display().to_string(), message }
     })?;
     let pgid = child.id().unwrap_or(0);
     let mut guard = GroupGuard { pgid, armed: true };
@@ -357,7 +348,9 @@ fn working_dir(dir: Option<&Path>) -> Result<PathBuf, ProcessError> {
     if dir.is_absolute() {
         Ok(dir.to_path_buf())
     } else {
-        std::env::current_dir().map(|cwd| cwd.join(dir)).map_err(|e| bad(format!("is relative and the runner's directory cannot be read: {e}")))
+        std::env::current_dir()
+            .map(|cwd| cwd.join(dir))
+            .map_err(|e| bad(format!("is relative and the runner's directory cannot be read: {e}")))
     }
 }
 
@@ -377,11 +370,7 @@ fn resolve_program(program: &str, cwd: &Path, path_var: &OsStr) -> Result<PathBu
         let candidate = cwd.join(program);
         return match is_executable_file(&candidate) {
             Some(true) => Ok(candidate),
-            Some(false) => Err(ProcessError::NotExecutable {
-                program: program.into(),
-                resolved: candidate.display().to_string(),
-                dir,
-            }),
+            Some(false) => Err(ProcessError::NotExecutable { program: program.into(), resolved: candidate.display().to_string(), dir }),
             None => Err(ProcessError::NotFound { program: program.into(), resolved: candidate.display().to_string(), dir }),
         };
     }
@@ -398,9 +387,7 @@ fn resolve_program(program: &str, cwd: &Path, path_var: &OsStr) -> Result<PathBu
         }
     }
     match not_executable {
-        Some(candidate) => {
-            Err(ProcessError::NotExecutable { program: program.into(), resolved: candidate.display().to_string(), dir })
-        }
+        Some(candidate) => Err(ProcessError::NotExecutable { program: program.into(), resolved: candidate.display().to_string(), dir }),
         None => Err(ProcessError::NotFoundInPath { program: program.into(), path: path_var.to_string_lossy().into_owned(), dir }),
     }
 }
@@ -409,8 +396,7 @@ fn resolve_program(program: &str, cwd: &Path, path_var: &OsStr) -> Result<PathBu
 pub fn display_argv(argv: &[String]) -> String {
     argv.iter()
         .map(|arg| {
-            let plain = !arg.is_empty()
-                && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
+            let plain = !arg.is_empty() && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%^".contains(c));
             if plain {
                 arg.clone()
             } else {
@@ -577,7 +563,7 @@ mod tests {
         let (ctx, events, _) = context();
         let pgid = {
             let spec = sh("echo $$; sleep 30");
-        let job = run(&ctx, &spec);
+            let job = run(&ctx, &spec);
             tokio::pin!(job);
             tokio::select! {
                 _ = &mut job => panic!("ended early"),

@@ -4,8 +4,7 @@ use crate::context::{CancelReason, CancelToken, JobContext};
 use crate::platform::{operation_name, role_name, Outcome, OutcomeKind, PlatformError, Plugins};
 use crate::proto::runner_server::Runner;
 use crate::proto::{
-    job_event, job_result, CancelJobRequest, CancelJobResponse, InfoRequest, InfoResponse, JobEvent, JobRequest, JobResult,
-    Operation, Role,
+    job_event, job_result, CancelJobRequest, CancelJobResponse, InfoRequest, InfoResponse, JobEvent, JobRequest, JobResult, Operation, Role,
 };
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -121,10 +120,7 @@ impl Runner for RunnerService {
     }
 
     async fn info(&self, _request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
-        Ok(Response::new(InfoResponse {
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            platforms: self.shared.plugins.names(),
-        }))
+        Ok(Response::new(InfoResponse { version: env!("CARGO_PKG_VERSION").to_string(), platforms: self.shared.plugins.names() }))
     }
 }
 
@@ -201,10 +197,7 @@ fn job_result(job: &JobRequest, result: Option<Result<Outcome, PlatformError>>, 
         Some(CancelReason::TimedOut) => JobResult {
             outcome: O::Failed as i32,
             result_json,
-            error: format!(
-                "the job timed out after {} and was stopped; if it needs longer, raise its timeout",
-                seconds(job.timeout_ms)
-            ),
+            error: format!("the job timed out after {} and was stopped; if it needs longer, raise its timeout", seconds(job.timeout_ms)),
             detail: String::new(),
         },
         reason => JobResult {

@@ -182,11 +182,7 @@ async fn deploy_over_the_socket_then_stdin_eof_stops_the_runner() {
 async fn dropping_a_job_stream_kills_its_process() {
     let runner = start().await;
     let mut client = client(&runner.socket).await;
-    let mut stream = client
-        .run_job(deploy_job("sleepy", json!(["sh", "-c", "echo $$; exec sleep 30"])))
-        .await
-        .unwrap()
-        .into_inner();
+    let mut stream = client.run_job(deploy_job("sleepy", json!(["sh", "-c", "echo $$; exec sleep 30"]))).await.unwrap().into_inner();
     let pid = loop {
         let event = tokio::time::timeout(Duration::from_secs(10), stream.message()).await.unwrap().unwrap().unwrap();
         if let Some(job_event::Event::Log(line)) = event.event {

@@ -48,7 +48,14 @@ fn always_observes(_: &Json) -> bool {
 }
 
 const fn planned(role: Role, name: &'static str, note: &'static str) -> PlatformSpec {
-    PlatformSpec { role, name, availability: Availability::Planned(note), block: no_fields_yet, validate: nothing_to_validate, observes: always_observes }
+    PlatformSpec {
+        role,
+        name,
+        availability: Availability::Planned(note),
+        block: no_fields_yet,
+        validate: nothing_to_validate,
+        observes: always_observes,
+    }
 }
 
 /// Every builder, platform and releaser, ready or planned.
@@ -85,11 +92,7 @@ pub fn ready(role: Role) -> Vec<PlatformSpec> {
 
 /// The planned entries of one role (for "not supported yet" messages).
 pub fn planned_names(role: Role) -> Vec<&'static str> {
-    all()
-        .into_iter()
-        .filter(|p| p.role == role && matches!(p.availability, Availability::Planned(_)))
-        .map(|p| p.name)
-        .collect()
+    all().into_iter().filter(|p| p.role == role && matches!(p.availability, Availability::Planned(_))).map(|p| p.name).collect()
 }
 
 pub fn find(role: Role, name: &str) -> Option<PlatformSpec> {

@@ -86,8 +86,12 @@ pub fn validate(config: &Json) -> Vec<FieldError> {
         if let Some(Json::String(program)) = argv.first() {
             if program.trim().is_empty() {
                 errors.push(
-                    FieldError::new(&[field], "Empty program name", format!("The first element of `{field}` names the program to run; it is empty."))
-                        .at_index(0),
+                    FieldError::new(
+                        &[field],
+                        "Empty program name",
+                        format!("The first element of `{field}` names the program to run; it is empty."),
+                    )
+                    .at_index(0),
                 );
             }
         }
@@ -100,7 +104,11 @@ pub fn validate(config: &Json) -> Vec<FieldError> {
     if let Some(Json::Object(env)) = config.get("env") {
         for key in env.keys() {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
-                errors.push(FieldError::new(&["env"], "Invalid environment variable name", format!("{key:?} cannot be an environment variable name (empty, or contains '=' or NUL).")));
+                errors.push(FieldError::new(
+                    &["env"],
+                    "Invalid environment variable name",
+                    format!("{key:?} cannot be an environment variable name (empty, or contains '=' or NUL)."),
+                ));
             }
         }
     }
@@ -128,8 +136,9 @@ mod tests {
 
     #[test]
     fn config_deserializes_from_block_json() {
-        let c: ExecConfig = serde_json::from_value(json!({"create": ["true"], "destroy": null, "env": {"A": "b"}, "outputs": null})).unwrap();
+        let c: ExecConfig =
+            serde_json::from_value(json!({"create": ["true"], "destroy": null, "env": {"A": "b"}, "outputs": null})).expect("config");
         assert_eq!(c.create, vec!["true"]);
-        assert_eq!(c.env.unwrap()["A"], "b");
+        assert_eq!(c.env.expect("env")["A"], "b");
     }
 }

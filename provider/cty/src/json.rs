@@ -18,13 +18,8 @@ use crate::{Error, Number, Type, Value, MAX_DEPTH};
 /// number or `"true"`/`"false"`/`"1"`/`"0"` for number/bool types, and a
 /// number or bool for a string type.
 pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, Error> {
-    let j = jsontext::parse(bytes).map_err(|msg| Error::Json {
-        path: String::new(),
-        msg,
-    })?;
-    let mut d = Decoder {
-        path: Path::default(),
-    };
+    let j = jsontext::parse(bytes).map_err(|msg| Error::Json { path: String::new(), msg })?;
+    let mut d = Decoder { path: Path::default() };
     d.value(&j, ty, 0)
 }
 
@@ -34,10 +29,7 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, Error> {
 /// of the type (null where the value lacks it). Values are matched to types
 /// as in [`crate::msgpack::encode`]. Unknowns and infinities are errors.
 pub fn encode(v: &Value, ty: &Type) -> Result<Vec<u8>, Error> {
-    let mut e = Encoder {
-        out: Vec::new(),
-        path: Path::default(),
-    };
+    let mut e = Encoder { out: Vec::new(), path: Path::default() };
     e.value(v, ty, 0)?;
     Ok(e.out)
 }
@@ -48,10 +40,7 @@ struct Decoder {
 
 impl Decoder {
     fn err(&self, msg: impl Into<String>) -> Error {
-        Error::Json {
-            path: self.path.render(),
-            msg: msg.into(),
-        }
+        Error::Json { path: self.path.render(), msg: msg.into() }
     }
 
     fn required(&self, what: &str, j: &Json) -> Error {
@@ -93,9 +82,9 @@ impl Decoder {
                 _ => Err(self.required("bool", j)),
             },
             Type::Number => match j {
-                Json::Num(s) | Json::Str(s) => Number::parse(s)
-                    .map(Value::Number)
-                    .ok_or_else(|| self.err(format!("a number is required, found {s:?}"))),
+                Json::Num(s) | Json::Str(s) => {
+                    Number::parse(s).map(Value::Number).ok_or_else(|| self.err(format!("a number is required, found {s:?}")))
+                }
                 _ => Err(self.required("number", j)),
             },
             _ => match j {
@@ -161,12 +150,7 @@ impl Decoder {
         Ok(Value::Map(vals))
     }
 
-    fn object(
-        &mut self,
-        j: &Json,
-        attrs: &BTreeMap<String, Type>,
-        depth: usize,
-    ) -> Result<Value, Error> {
+    fn object(&mut self, j: &Json, attrs: &BTreeMap<String, Type>, depth: usize) -> Result<Value, Error> {
         let Json::Obj(members) = j else {
             return Err(self.required("object", j));
         };
@@ -191,19 +175,11 @@ impl Decoder {
     fn dynamic(&mut self, j: &Json, depth: usize) -> Result<Value, Error> {
         let (ty, body, depth) = self.dynamic_parts(j, depth)?;
         let v = self.value(body, &ty, depth)?;
-        Ok(if ty == Type::Dynamic {
-            v
-        } else {
-            Value::Dynamic(Box::new(ty), Box::new(v))
-        })
+        Ok(if ty == Type::Dynamic { v } else { Value::Dynamic(Box::new(ty), Box::new(v)) })
     }
 
     /// Splits `{"type": …, "value": …}` into the parsed type and the value.
-    fn dynamic_parts<'j>(
-        &self,
-        j: &'j Json,
-        depth: usize,
-    ) -> Result<(Type, &'j Json, usize), Error> {
+    fn dynamic_parts<'j>(&self, j: &'j Json, depth: usize) -> Result<(Type, &'j Json, usize), Error> {
         let Json::Obj(members) = j else {
             return Err(self.required("dynamic value ({\"value\", \"type\"} object)", j));
         };
@@ -213,16 +189,11 @@ impl Decoder {
             match k.as_str() {
                 "type" => {
                     let bytes = jsontext_bytes(x);
-                    ty = Some(Type::from_json_bytes(&bytes).map_err(|e| {
-                        self.err(format!("failed to decode type for dynamic value: {e}"))
-                    })?);
+                    ty =
+                        Some(Type::from_json_bytes(&bytes).map_err(|e| self.err(format!("failed to decode type for dynamic value: {e}")))?);
                 }
                 "value" => body = Some(x),
-                other => {
-                    return Err(
-                        self.err(format!("invalid key {other:?} in dynamically-typed value"))
-                    )
-                }
+                other => return Err(self.err(format!("invalid key {other:?} in dynamically-typed value"))),
             }
         }
         let Some(ty) = ty else {
@@ -297,10 +268,7 @@ struct Encoder {
 
 impl Encoder {
     fn err(&self, msg: impl Into<String>) -> Error {
-        Error::Encode {
-            path: self.path.render(),
-            msg: msg.into(),
-        }
+        Error::Encode { path: self.path.render(), msg: msg.into() }
     }
 
     fn enter(&self, depth: usize) -> Result<usize, Error> {
@@ -328,8 +296,7 @@ impl Encoder {
                 self.value(inner, ty, depth)
             }
             (Type::Bool, Value::Bool(b)) => {
-                self.out
-                    .extend_from_slice(if *b { b"true" } else { b"false" });
+                self.out.extend_from_slice(if *b { b"true" } else { b"false" });
                 Ok(())
             }
             (Type::Number, Value::Number(n)) => match n.exact_text() {
@@ -343,9 +310,7 @@ impl Encoder {
                 jsontext::write_string(&mut self.out, s);
                 Ok(())
             }
-            (Type::List(e) | Type::Set(e), Value::List(vs) | Value::Set(vs) | Value::Tuple(vs)) => {
-                self.list(vs, |_| e, depth)
-            }
+            (Type::List(e) | Type::Set(e), Value::List(vs) | Value::Set(vs) | Value::Tuple(vs)) => self.list(vs, |_| e, depth),
             (Type::Tuple(ts), Value::List(vs) | Value::Set(vs) | Value::Tuple(vs)) => {
                 if ts.len() != vs.len() {
                     return Err(self.tuple_len(ts.len(), vs.len()));
@@ -353,9 +318,7 @@ impl Encoder {
                 self.list(vs, |i| &ts[i], depth)
             }
             (Type::Map(e), Value::Map(m) | Value::Object(m)) => self.map(m, e, depth),
-            (Type::Object { attrs, .. }, Value::Object(m) | Value::Map(m)) => {
-                self.object(m, attrs, depth)
-            }
+            (Type::Object { attrs, .. }, Value::Object(m) | Value::Map(m)) => self.object(m, attrs, depth),
             _ => Err(self.mismatch(ty, v)),
         }
     }
@@ -367,9 +330,7 @@ impl Encoder {
 
     #[cold]
     fn tuple_len(&self, want: usize, got: usize) -> Error {
-        self.err(format!(
-            "a tuple of length {want} is required ({got} elements given)"
-        ))
+        self.err(format!("a tuple of length {want} is required ({got} elements given)"))
     }
 
     fn dynamic(&mut self, v: &Value, depth: usize) -> Result<(), Error> {
@@ -391,12 +352,7 @@ impl Encoder {
         Ok(())
     }
 
-    fn list<'t>(
-        &mut self,
-        vs: &[Value],
-        ty_at: impl Fn(usize) -> &'t Type,
-        depth: usize,
-    ) -> Result<(), Error> {
+    fn list<'t>(&mut self, vs: &[Value], ty_at: impl Fn(usize) -> &'t Type, depth: usize) -> Result<(), Error> {
         let depth = self.enter(depth)?;
         self.out.push(b'[');
         for (i, x) in vs.iter().enumerate() {
@@ -428,12 +384,7 @@ impl Encoder {
         Ok(())
     }
 
-    fn object(
-        &mut self,
-        m: &BTreeMap<String, Value>,
-        attrs: &BTreeMap<String, Type>,
-        depth: usize,
-    ) -> Result<(), Error> {
+    fn object(&mut self, m: &BTreeMap<String, Value>, attrs: &BTreeMap<String, Type>, depth: usize) -> Result<(), Error> {
         if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
             self.path.push(Step::Attr(extra.clone()));
             return Err(self.err("unsupported attribute (not in the object type)"));
@@ -480,43 +431,25 @@ mod tests {
         assert_eq!(decode(b"\"false\"", &Type::Bool), Ok(Value::Bool(false)));
         assert!(decode(b"\"TRUE\"", &Type::Bool).is_err());
         assert_eq!(decode(b"\"12\"", &Type::Number), Ok(num("12")));
-        assert_eq!(
-            decode(b"123456789012345678901234567890.125", &Type::Number),
-            Ok(num("123456789012345678901234567890.125"))
-        );
+        assert_eq!(decode(b"123456789012345678901234567890.125", &Type::Number), Ok(num("123456789012345678901234567890.125")));
         assert_eq!(decode(b" 1e3 ", &Type::Number), Ok(num("1000")));
         assert!(decode(b"[1]", &Type::Number).is_err());
         assert!(decode(b"1 2", &Type::Number).is_err());
-        assert_eq!(
-            s(&num("123456789012345678901234567890.125"), &Type::Number),
-            "123456789012345678901234567890.125"
-        );
+        assert_eq!(s(&num("123456789012345678901234567890.125"), &Type::Number), "123456789012345678901234567890.125");
         assert_eq!(s(&num("0.1"), &Type::Number), "0.1");
         let f = Value::Number(Number::from_f64(0.1).expect("f"));
-        assert_eq!(
-            s(&f, &Type::Number),
-            "0.1000000000000000055511151231257827021181583404541015625"
-        );
-        assert_eq!(
-            decode(s(&f, &Type::Number).as_bytes(), &Type::Number),
-            Ok(f)
-        );
+        assert_eq!(s(&f, &Type::Number), "0.1000000000000000055511151231257827021181583404541015625");
+        assert_eq!(decode(s(&f, &Type::Number).as_bytes(), &Type::Number), Ok(f));
         assert!(encode(&num("Inf"), &Type::Number).is_err());
         assert!(encode(&Value::Unknown, &Type::String).is_err());
-        assert_eq!(
-            s(&Value::from("<a>\n"), &Type::String),
-            r#""\u003ca\u003e\n""#
-        );
+        assert_eq!(s(&Value::from("<a>\n"), &Type::String), r#""\u003ca\u003e\n""#);
     }
 
     #[test]
     fn objects_tolerate_schema_drift() {
         let ty = Type::object([("id", Type::String), ("n", Type::Number)]);
         let v = decode(br#"{"id":"x","old":[1,2],"zzz":{}}"#, &ty).expect("decode");
-        assert_eq!(
-            v,
-            Value::Object([("id".into(), "x".into()), ("n".into(), Value::Null)].into())
-        );
+        assert_eq!(v, Value::Object([("id".into(), "x".into()), ("n".into(), Value::Null)].into()));
         assert_eq!(s(&v, &ty), r#"{"id":"x","n":null}"#);
         let e = decode(br#"{"id":"x","n":"abc"}"#, &ty).expect_err("bad number");
         assert_eq!(e.path(), ".n");
@@ -544,25 +477,16 @@ mod tests {
         // From go-cty's cty/json/value_test.go.
         let b = |x: bool| Value::Bool(x);
         let list = Value::List(vec![b(true), b(false)]);
-        assert_eq!(
-            s(&list, &Type::list(Type::Dynamic)),
-            r#"[{"value":true,"type":"bool"},{"value":false,"type":"bool"}]"#
-        );
+        assert_eq!(s(&list, &Type::list(Type::Dynamic)), r#"[{"value":true,"type":"bool"},{"value":false,"type":"bool"}]"#);
         let ty = Type::object([("dynamic", Type::Dynamic), ("static", Type::Bool)]);
         let obj = Value::Object([("dynamic".into(), b(true)), ("static".into(), b(true))].into());
-        assert_eq!(
-            s(&obj, &ty),
-            r#"{"dynamic":{"value":true,"type":"bool"},"static":true}"#
-        );
+        assert_eq!(s(&obj, &ty), r#"{"dynamic":{"value":true,"type":"bool"},"static":true}"#);
         assert_eq!(
             s(&obj, &Type::Dynamic),
             r#"{"value":{"dynamic":true,"static":true},"type":["object",{"dynamic":"bool","static":"bool"}]}"#
         );
         assert_eq!(
-            s(
-                &Value::Map([("no".into(), b(false)), ("yes".into(), b(true))].into()),
-                &Type::map(Type::Bool)
-            ),
+            s(&Value::Map([("no".into(), b(false)), ("yes".into(), b(true))].into()), &Type::map(Type::Bool)),
             r#"{"no":false,"yes":true}"#
         );
         assert_eq!(s(&num("2.5"), &Type::Number), "2.5");
@@ -572,35 +496,17 @@ mod tests {
 
     #[test]
     fn dynamic() {
-        let v = Value::Dynamic(
-            Box::new(Type::list(Type::String)),
-            Box::new(Value::List(vec!["a".into()])),
-        );
-        assert_eq!(
-            s(&v, &Type::Dynamic),
-            r#"{"value":["a"],"type":["list","string"]}"#
-        );
-        assert_eq!(
-            decode(
-                br#"{"type":["list","string"],"value":["a"]}"#,
-                &Type::Dynamic
-            ),
-            Ok(v)
-        );
+        let v = Value::Dynamic(Box::new(Type::list(Type::String)), Box::new(Value::List(vec!["a".into()])));
+        assert_eq!(s(&v, &Type::Dynamic), r#"{"value":["a"],"type":["list","string"]}"#);
+        assert_eq!(decode(br#"{"type":["list","string"],"value":["a"]}"#, &Type::Dynamic), Ok(v));
         assert_eq!(decode(b"null", &Type::Dynamic), Ok(Value::Null));
-        assert_eq!(
-            s(&Value::from(true), &Type::Dynamic),
-            r#"{"value":true,"type":"bool"}"#
-        );
+        assert_eq!(s(&Value::from(true), &Type::Dynamic), r#"{"value":true,"type":"bool"}"#);
         assert!(decode(br#"{"value":1}"#, &Type::Dynamic).is_err());
         assert!(decode(br#"{"type":"number"}"#, &Type::Dynamic).is_err());
         assert!(decode(br#"{"type":"number","value":1,"x":2}"#, &Type::Dynamic).is_err());
         assert!(decode(br#"{"type":"numbr","value":1}"#, &Type::Dynamic).is_err());
         assert_eq!(
-            decode(
-                br#"{"type":"dynamic","value":{"type":"number","value":1}}"#,
-                &Type::Dynamic
-            ),
+            decode(br#"{"type":"dynamic","value":{"type":"number","value":1}}"#, &Type::Dynamic),
             Ok(Value::Dynamic(Box::new(Type::Number), Box::new(num("1"))))
         );
         let unk = Value::Dynamic(Box::new(Type::String), Box::new(Value::Unknown));

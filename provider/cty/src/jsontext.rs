@@ -107,11 +107,7 @@ impl Parser<'_> {
                 self.pos += 1;
                 Ok(true)
             }
-            _ => Err(self.err(if close == b']' {
-                "expected ',' or ']' in array"
-            } else {
-                "expected ',' or '}' in object"
-            })),
+            _ => Err(self.err(if close == b']' { "expected ',' or ']' in array" } else { "expected ',' or '}' in object" })),
         }
     }
 
@@ -260,9 +256,7 @@ impl Parser<'_> {
                             None
                         };
                         match low {
-                            Some(l) if (0xDC00..0xE000).contains(&l) => {
-                                char::from_u32(0x10000 + ((u - 0xD800) << 10) + (l - 0xDC00))
-                            }
+                            Some(l) if (0xDC00..0xE000).contains(&l) => char::from_u32(0x10000 + ((u - 0xD800) << 10) + (l - 0xDC00)),
                             _ => {
                                 self.pos = save;
                                 None
@@ -322,8 +316,7 @@ mod tests {
 
     #[test]
     fn parses() {
-        let v = parse(br#" {"a": [1, -2.5e+3, "x\u00e9\ud83d\ude00", true, null], "b": {}} "#)
-            .expect("valid");
+        let v = parse(br#" {"a": [1, -2.5e+3, "x\u00e9\ud83d\ude00", true, null], "b": {}} "#).expect("valid");
         assert_eq!(
             v,
             Json::Obj(vec![
@@ -345,23 +338,7 @@ mod tests {
 
     #[test]
     fn rejects() {
-        for s in [
-            "",
-            "01",
-            "1.",
-            "-",
-            "1e",
-            "[1,]",
-            "{\"a\"}",
-            "{1:2}",
-            "\"\u{1}\"",
-            "[1] x",
-            "nul",
-            "\"abc",
-            "\"\\x\"",
-            "+1",
-            ".5",
-        ] {
+        for s in ["", "01", "1.", "-", "1e", "[1,]", "{\"a\"}", "{1:2}", "\"\u{1}\"", "[1] x", "nul", "\"abc", "\"\\x\"", "+1", ".5"] {
             assert!(parse(s.as_bytes()).is_err(), "{s:?}");
         }
         let deep = "[".repeat(MAX_DEPTH + 1) + &"]".repeat(MAX_DEPTH + 1);
@@ -374,9 +351,6 @@ mod tests {
     fn escapes_like_go() {
         let mut out = Vec::new();
         write_string(&mut out, "a\"\\\n<&>\u{1}\u{2028}é");
-        assert_eq!(
-            String::from_utf8(out).expect("utf8"),
-            r#""a\"\\\n\u003c\u0026\u003e\u0001\u2028é""#
-        );
+        assert_eq!(String::from_utf8(out).expect("utf8"), r#""a\"\\\n\u003c\u0026\u003e\u0001\u2028é""#);
     }
 }

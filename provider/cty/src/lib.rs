@@ -43,9 +43,7 @@ impl Error {
     /// The path where the error occurred (empty for the root or type JSON).
     pub fn path(&self) -> &str {
         match self {
-            Error::Msgpack { path, .. } | Error::Json { path, .. } | Error::Encode { path, .. } => {
-                path
-            }
+            Error::Msgpack { path, .. } | Error::Json { path, .. } | Error::Encode { path, .. } => path,
             Error::TypeJson { .. } => "",
         }
     }

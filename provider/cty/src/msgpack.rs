@@ -20,17 +20,10 @@ use crate::{Error, Number, Type, Value, MAX_DEPTH};
 /// Decodes msgpack `bytes` as a value of type `ty`. The whole input must be
 /// one value.
 pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, Error> {
-    let mut d = Decoder {
-        b: bytes,
-        pos: 0,
-        path: Path::default(),
-    };
+    let mut d = Decoder { b: bytes, pos: 0, path: Path::default() };
     let v = d.value(ty, 0)?;
     if d.pos != bytes.len() {
-        return Err(d.err(format!(
-            "{} unexpected trailing bytes after the value",
-            bytes.len() - d.pos
-        )));
+        return Err(d.err(format!("{} unexpected trailing bytes after the value", bytes.len() - d.pos)));
     }
     Ok(v)
 }
@@ -45,10 +38,7 @@ pub fn decode(bytes: &[u8], ty: &Type) -> Result<Value, Error> {
 /// [`Value::implied_type`]; a [`Value::Dynamic`] in a statically typed
 /// position is written as its inner value.
 pub fn encode(v: &Value, ty: &Type) -> Result<Vec<u8>, Error> {
-    let mut e = Encoder {
-        out: Vec::new(),
-        path: Path::default(),
-    };
+    let mut e = Encoder { out: Vec::new(), path: Path::default() };
     e.value(v, ty, 0)?;
     Ok(e.out)
 }
@@ -81,10 +71,7 @@ struct Decoder<'a> {
 
 impl<'a> Decoder<'a> {
     fn err(&self, msg: impl Into<String>) -> Error {
-        Error::Msgpack {
-            path: self.path.render(),
-            msg: msg.into(),
-        }
+        Error::Msgpack { path: self.path.render(), msg: msg.into() }
     }
 
     fn remaining(&self) -> usize {
@@ -92,18 +79,12 @@ impl<'a> Decoder<'a> {
     }
 
     fn peek(&self) -> Result<u8, Error> {
-        self.b
-            .get(self.pos)
-            .copied()
-            .ok_or_else(|| self.err("unexpected end of input"))
+        self.b.get(self.pos).copied().ok_or_else(|| self.err("unexpected end of input"))
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], Error> {
         if n > self.remaining() {
-            return Err(self.err(format!(
-                "unexpected end of input: {n} bytes needed, {} left",
-                self.remaining()
-            )));
+            return Err(self.err(format!("unexpected end of input: {n} bytes needed, {} left", self.remaining())));
         }
         let s = &self.b[self.pos..self.pos + n];
         self.pos += n;
@@ -111,10 +92,7 @@ impl<'a> Decoder<'a> {
     }
 
     fn be(&mut self, n: usize) -> Result<u64, Error> {
-        Ok(self
-            .take(n)?
-            .iter()
-            .fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
+        Ok(self.take(n)?.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
     }
 
     fn len_field(&mut self, n: usize) -> Result<usize, Error> {
@@ -277,11 +255,7 @@ impl<'a> Decoder<'a> {
 
     /// Reads an array header and checks the depth; returns the new depth
     /// and an empty vector with a safe capacity.
-    fn open_array(
-        &mut self,
-        what: &str,
-        depth: usize,
-    ) -> Result<(usize, usize, Vec<Value>), Error> {
+    fn open_array(&mut self, what: &str, depth: usize) -> Result<(usize, usize, Vec<Value>), Error> {
         let n = self.array_len(what)?;
         let depth = self.enter(depth)?;
         Ok((n, depth, Vec::with_capacity(n.min(self.remaining()))))
@@ -294,11 +268,7 @@ impl<'a> Decoder<'a> {
             vals.push(self.value(e, depth)?);
             self.path.pop();
         }
-        Ok(if set {
-            Value::Set(vals)
-        } else {
-            Value::List(vals)
-        })
+        Ok(if set { Value::Set(vals) } else { Value::List(vals) })
     }
 
     fn tuple(&mut self, ts: &[Type], depth: usize) -> Result<Value, Error> {
@@ -316,9 +286,7 @@ impl<'a> Decoder<'a> {
 
     #[cold]
     fn tuple_len(&self, want: usize, got: usize) -> Error {
-        self.err(format!(
-            "a tuple of length {want} is required ({got} elements given)"
-        ))
+        self.err(format!("a tuple of length {want} is required ({got} elements given)"))
     }
 
     fn map(&mut self, e: &Type, depth: usize) -> Result<Value, Error> {
@@ -358,11 +326,7 @@ impl<'a> Decoder<'a> {
     }
 
     /// Reads an attribute name, checks it, and pushes it onto the path.
-    fn attr_key<'t>(
-        &mut self,
-        attrs: &'t BTreeMap<String, Type>,
-        seen: &BTreeMap<String, Value>,
-    ) -> Result<(String, &'t Type), Error> {
+    fn attr_key<'t>(&mut self, attrs: &'t BTreeMap<String, Type>, seen: &BTreeMap<String, Value>) -> Result<(String, &'t Type), Error> {
         let k = self.string("a string attribute name")?;
         self.path.push(Step::Attr(k.clone()));
         let Some(at) = attrs.get(&k) else {
@@ -376,9 +340,7 @@ impl<'a> Decoder<'a> {
 
     #[cold]
     fn object_len(&self, want: usize, got: usize) -> Error {
-        self.err(format!(
-            "an object with {want} attributes is required ({got} given)"
-        ))
+        self.err(format!("an object with {want} attributes is required ({got} given)"))
     }
 
     fn number(&mut self) -> Result<Number, Error> {
@@ -426,24 +388,14 @@ impl<'a> Decoder<'a> {
             }
             0xca | 0xcb => {
                 self.pos += 1;
-                let f = if c == 0xca {
-                    f64::from(f32::from_bits(self.be(4)? as u32))
-                } else {
-                    f64::from_bits(self.be(8)?)
-                };
+                let f = if c == 0xca { f64::from(f32::from_bits(self.be(4)? as u32)) } else { f64::from_bits(self.be(8)?) };
                 Number::from_f64(f).ok_or_else(|| self.err("number is required, found NaN"))?
             }
             0xa0..=0xbf | 0xd9..=0xdb | 0xc4..=0xc6 => {
                 let raw = self.raw_str("number")?;
-                std::str::from_utf8(raw)
-                    .ok()
-                    .and_then(Number::parse)
-                    .ok_or_else(|| {
-                        self.err(format!(
-                            "number is required, found the string {:?}",
-                            String::from_utf8_lossy(&raw[..raw.len().min(64)])
-                        ))
-                    })?
+                std::str::from_utf8(raw).ok().and_then(Number::parse).ok_or_else(|| {
+                    self.err(format!("number is required, found the string {:?}", String::from_utf8_lossy(&raw[..raw.len().min(64)])))
+                })?
             }
             _ => return Err(self.err(format!("number is required, found {}", describe(c)))),
         };
@@ -455,11 +407,7 @@ impl<'a> Decoder<'a> {
             return Ok(Value::Null);
         };
         let v = self.value(&ty, depth)?;
-        Ok(if ty == Type::Dynamic {
-            v
-        } else {
-            Value::Dynamic(Box::new(ty), Box::new(v))
-        })
+        Ok(if ty == Type::Dynamic { v } else { Value::Dynamic(Box::new(ty), Box::new(v)) })
     }
 
     /// Reads `nil` (-> `None`) or the `[type JSON, ` part of a dynamic value.
@@ -471,14 +419,11 @@ impl<'a> Decoder<'a> {
         }
         let n = self.array_len("a dynamic value ([type, value] array)")?;
         if n != 2 {
-            return Err(self.err(format!(
-                "dynamic value array must have exactly two elements ({n} given)"
-            )));
+            return Err(self.err(format!("dynamic value array must have exactly two elements ({n} given)")));
         }
         let depth = self.enter(depth)?;
         let raw = self.raw_str("dynamic value type JSON")?;
-        let ty =
-            Type::from_json_bytes(raw).map_err(|e| self.err(format!("dynamic value type: {e}")))?;
+        let ty = Type::from_json_bytes(raw).map_err(|e| self.err(format!("dynamic value type: {e}")))?;
         Ok(Some((ty, depth)))
     }
 }
@@ -506,10 +451,7 @@ struct Encoder {
 
 impl Encoder {
     fn err(&self, msg: impl Into<String>) -> Error {
-        Error::Encode {
-            path: self.path.render(),
-            msg: msg.into(),
-        }
+        Error::Encode { path: self.path.render(), msg: msg.into() }
     }
 
     fn mismatch(&self, ty: &Type, v: &Value) -> Error {
@@ -661,16 +603,10 @@ impl Encoder {
             }
             (Type::Number, Value::Number(n)) => self.number(n),
             (Type::String, Value::String(s)) => self.str(s),
-            (Type::List(e) | Type::Set(e), Value::List(vs) | Value::Set(vs) | Value::Tuple(vs)) => {
-                self.list(vs, e, depth)
-            }
-            (Type::Tuple(ts), Value::List(vs) | Value::Set(vs) | Value::Tuple(vs)) => {
-                self.tuple(vs, ts, depth)
-            }
+            (Type::List(e) | Type::Set(e), Value::List(vs) | Value::Set(vs) | Value::Tuple(vs)) => self.list(vs, e, depth),
+            (Type::Tuple(ts), Value::List(vs) | Value::Set(vs) | Value::Tuple(vs)) => self.tuple(vs, ts, depth),
             (Type::Map(e), Value::Map(m) | Value::Object(m)) => self.map(m, e, depth),
-            (Type::Object { attrs, .. }, Value::Object(m) | Value::Map(m)) => {
-                self.object(m, attrs, depth)
-            }
+            (Type::Object { attrs, .. }, Value::Object(m) | Value::Map(m)) => self.object(m, attrs, depth),
             _ => Err(self.mismatch(ty, v)),
         }
     }
@@ -720,9 +656,7 @@ impl Encoder {
 
     #[cold]
     fn tuple_len(&self, want: usize, got: usize) -> Error {
-        self.err(format!(
-            "a tuple of length {want} is required ({got} elements given)"
-        ))
+        self.err(format!("a tuple of length {want} is required ({got} elements given)"))
     }
 
     fn map(&mut self, m: &BTreeMap<String, Value>, e: &Type, depth: usize) -> Result<(), Error> {
@@ -737,12 +671,7 @@ impl Encoder {
         Ok(())
     }
 
-    fn object(
-        &mut self,
-        m: &BTreeMap<String, Value>,
-        attrs: &BTreeMap<String, Type>,
-        depth: usize,
-    ) -> Result<(), Error> {
+    fn object(&mut self, m: &BTreeMap<String, Value>, attrs: &BTreeMap<String, Type>, depth: usize) -> Result<(), Error> {
         if let Some(extra) = m.keys().find(|k| !attrs.contains_key(*k)) {
             self.path.push(Step::Attr(extra.clone()));
             return Err(self.err("unsupported attribute (not in the object type)"));
@@ -768,10 +697,7 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.chars().filter(|c| !c.is_whitespace()).collect();
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
-            .collect()
+        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex")).collect()
     }
 
     fn num(s: &str) -> Value {
@@ -794,11 +720,7 @@ mod tests {
         both_ways("a568656c6c6f", &Type::String, Value::from("hello"));
         both_ways("a0", &Type::String, Value::from(""));
         let long = "x".repeat(40);
-        both_ways(
-            &format!("d928{}", "78".repeat(40)),
-            &Type::String,
-            Value::from(long.as_str()),
-        );
+        both_ways(&format!("d928{}", "78".repeat(40)), &Type::String, Value::from(long.as_str()));
     }
 
     #[test]
@@ -815,55 +737,25 @@ mod tests {
         both_ways("d0df", &Type::Number, num("-33"));
         both_ways("d1ff7f", &Type::Number, num("-129"));
         both_ways("d2ffff7fff", &Type::Number, num("-32769"));
-        both_ways(
-            "d38000000000000000",
-            &Type::Number,
-            num("-9223372036854775808"),
-        );
+        both_ways("d38000000000000000", &Type::Number, num("-9223372036854775808"));
         // 2^63 and u64::MAX as uint64.
-        both_ways(
-            "cf8000000000000000",
-            &Type::Number,
-            num("9223372036854775808"),
-        );
-        both_ways(
-            "cfffffffffffffffff",
-            &Type::Number,
-            num("18446744073709551615"),
-        );
+        both_ways("cf8000000000000000", &Type::Number, num("9223372036854775808"));
+        both_ways("cfffffffffffffffff", &Type::Number, num("18446744073709551615"));
         // float64 0.1 stays a float64, bit for bit.
-        both_ways(
-            "cb3fb999999999999a",
-            &Type::Number,
-            Value::Number(Number::from_f64(0.1).expect("f")),
-        );
+        both_ways("cb3fb999999999999a", &Type::Number, Value::Number(Number::from_f64(0.1).expect("f")));
         both_ways("cb3fe0000000000000", &Type::Number, num("0.5"));
         both_ways("cb7ff0000000000000", &Type::Number, num("+Inf"));
         both_ways("cbfff0000000000000", &Type::Number, num("-Inf"));
         // Too precise for float64: decimal text.
-        both_ways(
-            "b63132333435363738393031323334353637383930 2e35",
-            &Type::Number,
-            num("12345678901234567890.5"),
-        );
+        both_ways("b63132333435363738393031323334353637383930 2e35", &Type::Number, num("12345678901234567890.5"));
         both_ways("a3302e31", &Type::Number, num("0.1"));
-        both_ways(
-            "b431383434363734343037333730393535313631 36",
-            &Type::Number,
-            num("18446744073709551616"),
-        );
+        both_ways("b431383434363734343037333730393535313631 36", &Type::Number, num("18446744073709551616"));
         // Other widths and forms decode.
         assert_eq!(decode(&hex("d001"), &Type::Number), Ok(num("1")));
         assert_eq!(decode(&hex("cd0001"), &Type::Number), Ok(num("1")));
         assert_eq!(decode(&hex("ca3f000000"), &Type::Number), Ok(num("0.5")));
-        assert_eq!(
-            decode(&hex("cb4000000000000000"), &Type::Number),
-            Ok(num("2"))
-        );
-        assert_eq!(
-            decode(&hex("a431653130"), &Type::Number),
-            Ok(num("10000000000"))
-        );
+        assert_eq!(decode(&hex("cb4000000000000000"), &Type::Number), Ok(num("2")));
+        assert_eq!(decode(&hex("a431653130"), &Type::Number), Ok(num("10000000000")));
         assert_eq!(decode(&hex("c40132"), &Type::Number), Ok(num("2")));
         // float64 2.0 re-encodes as the integer 2, as go-cty does.
         assert_eq!(encode(&num("2"), &Type::Number), Ok(hex("02")));
@@ -878,16 +770,10 @@ mod tests {
         // A not-null string with prefix "foo": c7 len 0c 82 01 c2 02 a3 "foo".
         let refined = "c7080c8201c202a3666f6f";
         assert_eq!(decode(&hex(refined), &Type::String), Ok(Value::Unknown));
-        assert_eq!(
-            decode(&hex("c7030c8101c2"), &Type::List(Box::new(Type::String))),
-            Ok(Value::Unknown)
-        );
+        assert_eq!(decode(&hex("c7030c8101c2"), &Type::List(Box::new(Type::String))), Ok(Value::Unknown));
         assert_eq!(decode(&hex("d40000"), &Type::Dynamic), Ok(Value::Unknown));
         assert_eq!(decode(&hex("c700ff"), &Type::Number), Ok(Value::Unknown));
-        assert_eq!(
-            decode(&hex("d8010000000000000000000000000000 0000"), &Type::Bool),
-            Ok(Value::Unknown)
-        );
+        assert_eq!(decode(&hex("d8010000000000000000000000000000 0000"), &Type::Bool), Ok(Value::Unknown));
         assert!(decode(&hex("c7080c8201c2"), &Type::String).is_err()); // truncated payload
         let ty = Type::object([("a", Type::String), ("b", Type::Number)]);
         let v = decode(&hex("82a161c7080c8201c202a3666f6fa162d40000"), &ty).expect("decode");
@@ -898,30 +784,19 @@ mod tests {
     #[test]
     fn collections() {
         let list = Type::List(Box::new(Type::String));
-        both_ways(
-            "92a161a162",
-            &list,
-            Value::List(vec!["a".into(), "b".into()]),
-        );
+        both_ways("92a161a162", &list, Value::List(vec!["a".into(), "b".into()]));
         both_ways("90", &list, Value::List(vec![]));
         let set = Type::Set(Box::new(Type::Number));
         both_ways("920102", &set, Value::Set(vec![num("1"), num("2")]));
         let map = Type::Map(Box::new(Type::Bool));
-        both_ways(
-            "82a161c3a162c0",
-            &map,
-            Value::Map([("a".into(), Value::Bool(true)), ("b".into(), Value::Null)].into()),
-        );
+        both_ways("82a161c3a162c0", &map, Value::Map([("a".into(), Value::Bool(true)), ("b".into(), Value::Null)].into()));
         let tup = Type::Tuple(vec![Type::String, Type::Number]);
         both_ways("92a17801", &tup, Value::Tuple(vec!["x".into(), num("1")]));
         assert!(decode(&hex("91a178"), &tup).is_err());
         let big: Vec<Value> = (0..20).map(Value::number_i64).collect();
         let mut b = vec![0xdc, 0x00, 20];
         b.extend(0u8..20);
-        assert_eq!(
-            decode(&b, &Type::List(Box::new(Type::Number))),
-            Ok(Value::List(big))
-        );
+        assert_eq!(decode(&b, &Type::List(Box::new(Type::Number))), Ok(Value::List(big)));
     }
 
     #[test]
@@ -940,16 +815,10 @@ mod tests {
         let e = encode(&extra, &ty).expect_err("extra attribute");
         assert_eq!(e.path(), ".zzz");
         // Nested error path.
-        let nested = Type::object([(
-            "exec",
-            Type::object([("create", Type::List(Box::new(Type::String)))]),
-        )]);
+        let nested = Type::object([("exec", Type::object([("create", Type::List(Box::new(Type::String)))]))]);
         let e = decode(&hex("81a46578656381a6637265617465 91 01"), &nested).expect_err("bad");
         assert_eq!(e.path(), ".exec.create[0]");
-        assert_eq!(
-            e.to_string(),
-            "invalid msgpack value at .exec.create[0]: string is required, found an integer"
-        );
+        assert_eq!(e.to_string(), "invalid msgpack value at .exec.create[0]: string is required, found an integer");
     }
 
     #[test]
@@ -959,10 +828,7 @@ mod tests {
         let v = Value::Dynamic(Box::new(Type::String), Box::new(Value::from("x")));
         both_ways("92c40822737472696e6722a178", &Type::Dynamic, v.clone());
         // Type JSON as str is accepted too.
-        assert_eq!(
-            decode(&hex("92a822737472696e6722a178"), &Type::Dynamic),
-            Ok(v.clone())
-        );
+        assert_eq!(decode(&hex("92a822737472696e6722a178"), &Type::Dynamic), Ok(v.clone()));
         both_ways("c0", &Type::Dynamic, Value::Null);
         both_ways("d40000", &Type::Dynamic, Value::Unknown);
         // A plain value in a dynamic position gets its implied type.
@@ -974,27 +840,11 @@ mod tests {
         want.extend_from_slice(tj);
         want.extend_from_slice(&hex("81a16101"));
         assert_eq!(enc, want);
-        assert_eq!(
-            decode(&enc, &Type::Dynamic),
-            Ok(Value::Dynamic(
-                Box::new(Type::object([("a", Type::Number)])),
-                Box::new(obj)
-            ))
-        );
+        assert_eq!(decode(&enc, &Type::Dynamic), Ok(Value::Dynamic(Box::new(Type::object([("a", Type::Number)])), Box::new(obj))));
         // ["dynamic", x] flattens.
-        assert_eq!(
-            decode(
-                &hex("92c4092264796e616d696322 92c408 22737472696e6722 a178"),
-                &Type::Dynamic
-            ),
-            Ok(v)
-        );
+        assert_eq!(decode(&hex("92c4092264796e616d696322 92c408 22737472696e6722 a178"), &Type::Dynamic), Ok(v));
         // Null of a concrete type inside a dynamic.
-        both_ways(
-            "92c408 22737472696e6722 c0",
-            &Type::Dynamic,
-            Value::Dynamic(Box::new(Type::String), Box::new(Value::Null)),
-        );
+        both_ways("92c408 22737472696e6722 c0", &Type::Dynamic, Value::Dynamic(Box::new(Type::String), Box::new(Value::Null)));
         assert!(decode(&hex("91c408 22737472696e6722"), &Type::Dynamic).is_err());
         assert!(decode(&hex("92c403227822a178"), &Type::Dynamic).is_err()); // type "x"
         assert!(decode(&hex("a178"), &Type::Dynamic).is_err());
@@ -1027,10 +877,7 @@ mod tests {
     #[test]
     fn encode_mismatch() {
         let e = encode(&Value::from(true), &Type::String).expect_err("mismatch");
-        assert_eq!(
-            e.to_string(),
-            "cannot encode value: string is required, found bool"
-        );
+        assert_eq!(e.to_string(), "cannot encode value: string is required, found bool");
         assert!(encode(&Value::Tuple(vec![]), &Type::Tuple(vec![Type::Bool])).is_err());
     }
 }

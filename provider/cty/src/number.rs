@@ -76,11 +76,7 @@ impl Number {
     /// exactly rather than rounded to 512 bits.
     pub fn parse(s: &str) -> Option<Number> {
         match parse_text(s)? {
-            Parsed::Inf(neg) => Some(Number(Repr::Float(if neg {
-                f64::NEG_INFINITY
-            } else {
-                f64::INFINITY
-            }))),
+            Parsed::Inf(neg) => Some(Number(Repr::Float(if neg { f64::NEG_INFINITY } else { f64::INFINITY }))),
             Parsed::Dec(d) => Some(Number::from_dec(d)),
         }
     }
@@ -178,9 +174,7 @@ impl fmt::Display for Number {
         match &self.0 {
             Repr::Int(i) => write!(f, "{i}"),
             Repr::UInt(u) => write!(f, "{u}"),
-            Repr::Float(x) if x.is_infinite() => {
-                f.write_str(if *x > 0.0 { "+Inf" } else { "-Inf" })
-            }
+            Repr::Float(x) if x.is_infinite() => f.write_str(if *x > 0.0 { "+Inf" } else { "-Inf" }),
             Repr::Float(x) => {
                 // Rust prints the shortest round-tripping digits in plain
                 // notation, like Go's Text('f', -1) at 53-bit precision.
@@ -323,11 +317,7 @@ impl Dec {
             exp = exp.saturating_add(1);
         }
         if digits.is_empty() {
-            return Dec {
-                neg: false,
-                digits,
-                exp: 0,
-            };
+            return Dec { neg: false, digits, exp: 0 };
         }
         Dec { neg, digits, exp }
     }
@@ -405,11 +395,7 @@ impl Dec {
         }
         let mag = self.magnitude();
         if mag > 400 {
-            return if self.neg {
-                f64::NEG_INFINITY
-            } else {
-                f64::INFINITY
-            };
+            return if self.neg { f64::NEG_INFINITY } else { f64::INFINITY };
         }
         if mag < -400 {
             return if self.neg { -0.0 } else { 0.0 };
@@ -445,11 +431,7 @@ impl Dec {
         let neg = bits >> 63 == 1;
         let exp_bits = ((bits >> 52) & 0x7ff) as i64;
         let frac = bits & ((1u64 << 52) - 1);
-        let (mant, e) = if exp_bits == 0 {
-            (frac, -1074)
-        } else {
-            (frac | (1u64 << 52), exp_bits - 1075)
-        };
+        let (mant, e) = if exp_bits == 0 { (frac, -1074) } else { (frac | (1u64 << 52), exp_bits - 1075) };
         if mant == 0 {
             return Dec::new(false, Vec::new(), 0);
         }
@@ -557,10 +539,7 @@ impl Ord for Dec {
         if sa != sb || sa == 0 {
             return sa.cmp(&sb);
         }
-        let mag = self
-            .magnitude()
-            .cmp(&other.magnitude())
-            .then_with(|| self.digits.cmp(&other.digits));
+        let mag = self.magnitude().cmp(&other.magnitude()).then_with(|| self.digits.cmp(&other.digits));
         if sa < 0 {
             mag.reverse()
         } else {
@@ -699,9 +678,7 @@ fn parse_text(s: &str) -> Option<Parsed> {
         let start = i;
         let mut e: i64 = 0;
         while i < rest.len() && rest[i].is_ascii_digit() {
-            e = e
-                .saturating_mul(10)
-                .saturating_add(i64::from(rest[i] - b'0'));
+            e = e.saturating_mul(10).saturating_add(i64::from(rest[i] - b'0'));
             i += 1;
         }
         if i == start || i != rest.len() {
@@ -762,16 +739,8 @@ mod tests {
     fn numeric_equality() {
         assert_eq!(Number::from_f64(0.5), Some(n("0.5")));
         assert_ne!(Number::from_f64(0.1), Some(n("0.1")));
-        assert_eq!(
-            Number::from_f64(0.1),
-            Some(n(
-                "0.1000000000000000055511151231257827021181583404541015625"
-            ))
-        );
-        assert_eq!(
-            Number::from_f64(2f64.powi(70)),
-            Some(n("1180591620717411303424"))
-        );
+        assert_eq!(Number::from_f64(0.1), Some(n("0.1000000000000000055511151231257827021181583404541015625")));
+        assert_eq!(Number::from_f64(2f64.powi(70)), Some(n("1180591620717411303424")));
         assert_eq!(Number::from_f64(-0.0), Some(Number::from_i64(0)));
         assert!(n("0.1") < Number::from_f64(0.1).expect("f"));
         assert!(n("-Inf") < n("-1e1000"));
@@ -781,10 +750,7 @@ mod tests {
 
     #[test]
     fn text() {
-        assert_eq!(
-            n("12345678901234567890.5").to_string(),
-            "12345678901234567890.5"
-        );
+        assert_eq!(n("12345678901234567890.5").to_string(), "12345678901234567890.5");
         assert_eq!(n("1.50e2").to_string(), "150");
         assert_eq!(n("-0.00125").to_string(), "-0.00125");
         assert_eq!(Number::from_f64(0.1).expect("f").to_string(), "0.1");
@@ -800,9 +766,7 @@ mod tests {
 
     #[test]
     fn rejects() {
-        for s in [
-            "", "-", ".", "1..2", "1e", "1e+", "0x10", " 1", "1 ", "NaN", "1_000", "e5",
-        ] {
+        for s in ["", "-", ".", "1..2", "1e", "1e+", "0x10", " 1", "1 ", "NaN", "1_000", "e5"] {
             assert!(Number::parse(s).is_none(), "{s:?}");
         }
         for s in [".5", "5.", "+5", "007", "1E5", "1P2"] {

@@ -29,10 +29,7 @@ pub enum Type {
 impl Type {
     /// An object type without optional attributes.
     pub fn object(attrs: impl IntoIterator<Item = (impl Into<String>, Type)>) -> Type {
-        Type::Object {
-            attrs: attrs.into_iter().map(|(k, v)| (k.into(), v)).collect(),
-            optional: BTreeSet::new(),
-        }
+        Type::Object { attrs: attrs.into_iter().map(|(k, v)| (k.into(), v)).collect(), optional: BTreeSet::new() }
     }
 
     /// `list(elem)`.
@@ -178,9 +175,7 @@ impl Type {
                 };
                 let arity = |min: usize, max: usize| -> Result<(), String> {
                     if items.len() < min || items.len() > max {
-                        Err(format!(
-                            "unexpected extra data in type description of {kind:?}"
-                        ))
+                        Err(format!("unexpected extra data in type description of {kind:?}"))
                     } else {
                         Ok(())
                     }
@@ -205,53 +200,32 @@ impl Type {
                                 }
                             }
                             Json::Null => {}
-                            other => {
-                                return Err(format!(
-                                    "object attribute types must be a JSON object, found {}",
-                                    other.kind()
-                                ))
-                            }
+                            other => return Err(format!("object attribute types must be a JSON object, found {}", other.kind())),
                         }
                         let mut optional = BTreeSet::new();
                         match items.get(2) {
                             Some(Json::Arr(names)) => {
                                 for n in names {
                                     let Json::Str(n) = n else {
-                                        return Err(
-                                            "optional attribute names must be strings".to_string()
-                                        );
+                                        return Err("optional attribute names must be strings".to_string());
                                     };
                                     if !attrs.contains_key(n) {
-                                        return Err(format!(
-                                            "optional contains undeclared attribute {n:?}"
-                                        ));
+                                        return Err(format!("optional contains undeclared attribute {n:?}"));
                                     }
                                     optional.insert(n.clone());
                                 }
                             }
                             Some(Json::Null) | None => {}
-                            Some(other) => {
-                                return Err(format!(
-                                    "optional attributes must be a JSON array, found {}",
-                                    other.kind()
-                                ))
-                            }
+                            Some(other) => return Err(format!("optional attributes must be a JSON array, found {}", other.kind())),
                         }
                         Ok(Type::Object { attrs, optional })
                     }
                     "tuple" => {
                         arity(2, 2)?;
                         match &items[1] {
-                            Json::Arr(ts) => Ok(Type::Tuple(
-                                ts.iter()
-                                    .map(Type::from_json_tree)
-                                    .collect::<Result<_, _>>()?,
-                            )),
+                            Json::Arr(ts) => Ok(Type::Tuple(ts.iter().map(Type::from_json_tree).collect::<Result<_, _>>()?)),
                             Json::Null => Ok(Type::Tuple(Vec::new())),
-                            other => Err(format!(
-                                "tuple element types must be a JSON array, found {}",
-                                other.kind()
-                            )),
+                            other => Err(format!("tuple element types must be a JSON array, found {}", other.kind())),
                         }
                     }
                     other => Err(format!("invalid complex type kind name {other:?}")),
@@ -296,38 +270,21 @@ mod tests {
         roundtrip(r#""string""#, Type::String);
         roundtrip(r#""dynamic""#, Type::Dynamic);
         roundtrip(r#"["list","string"]"#, Type::list(Type::String));
-        roundtrip(
-            r#"["set",["map","bool"]]"#,
-            Type::set(Type::map(Type::Bool)),
-        );
+        roundtrip(r#"["set",["map","bool"]]"#, Type::set(Type::map(Type::Bool)));
         roundtrip(
             r#"["object",{"a":"number","b":["tuple",["string","dynamic"]]}]"#,
-            Type::object([
-                ("b", Type::Tuple(vec![Type::String, Type::Dynamic])),
-                ("a", Type::Number),
-            ]),
+            Type::object([("b", Type::Tuple(vec![Type::String, Type::Dynamic])), ("a", Type::Number)]),
         );
         roundtrip(
             r#"["object",{"a":"number","b":"string"},["b"]]"#,
             Type::Object {
-                attrs: [
-                    ("a".to_string(), Type::Number),
-                    ("b".to_string(), Type::String),
-                ]
-                .into_iter()
-                .collect(),
+                attrs: [("a".to_string(), Type::Number), ("b".to_string(), Type::String)].into_iter().collect(),
                 optional: ["b".to_string()].into_iter().collect(),
             },
         );
         roundtrip(r#"["tuple",[]]"#, Type::Tuple(vec![]));
-        roundtrip(
-            r#"["object",{}]"#,
-            Type::object(Vec::<(String, Type)>::new()),
-        );
-        assert_eq!(
-            Type::from_json_bytes(b" [ \"list\" , \"bool\" ] ").expect("ws"),
-            Type::list(Type::Bool)
-        );
+        roundtrip(r#"["object",{}]"#, Type::object(Vec::<(String, Type)>::new()));
+        assert_eq!(Type::from_json_bytes(b" [ \"list\" , \"bool\" ] ").expect("ws"), Type::list(Type::Bool));
     }
 
     #[test]

@@ -73,9 +73,7 @@ impl Value {
         match self {
             Value::Unknown => false,
             Value::Null | Value::Bool(_) | Value::Number(_) | Value::String(_) => true,
-            Value::List(vs) | Value::Set(vs) | Value::Tuple(vs) => {
-                vs.iter().all(Value::is_wholly_known)
-            }
+            Value::List(vs) | Value::Set(vs) | Value::Tuple(vs) => vs.iter().all(Value::is_wholly_known),
             Value::Map(m) | Value::Object(m) => m.values().all(Value::is_wholly_known),
             Value::Dynamic(_, v) => v.is_wholly_known(),
         }
@@ -187,13 +185,7 @@ fn unify(a: &Type, b: &Type) -> Option<Type> {
         (Type::List(x), Type::List(y)) => Some(Type::List(Box::new(unify(x, y)?))),
         (Type::Set(x), Type::Set(y)) => Some(Type::Set(Box::new(unify(x, y)?))),
         (Type::Map(x), Type::Map(y)) => Some(Type::Map(Box::new(unify(x, y)?))),
-        (
-            Type::Object {
-                attrs: x,
-                optional: ox,
-            },
-            Type::Object { attrs: y, .. },
-        ) => {
+        (Type::Object { attrs: x, optional: ox }, Type::Object { attrs: y, .. }) => {
             if x.len() != y.len() {
                 return None;
             }
@@ -201,17 +193,11 @@ fn unify(a: &Type, b: &Type) -> Option<Type> {
             for (k, tx) in x {
                 attrs.insert(k.clone(), unify(tx, y.get(k)?)?);
             }
-            Some(Type::Object {
-                attrs,
-                optional: ox.clone(),
-            })
+            Some(Type::Object { attrs, optional: ox.clone() })
         }
-        (Type::Tuple(x), Type::Tuple(y)) if x.len() == y.len() => Some(Type::Tuple(
-            x.iter()
-                .zip(y)
-                .map(|(p, q)| unify(p, q))
-                .collect::<Option<_>>()?,
-        )),
+        (Type::Tuple(x), Type::Tuple(y)) if x.len() == y.len() => {
+            Some(Type::Tuple(x.iter().zip(y).map(|(p, q)| unify(p, q)).collect::<Option<_>>()?))
+        }
         (x, y) if x == y => Some(x.clone()),
         _ => None,
     }
@@ -258,10 +244,7 @@ mod tests {
         let c = Value::Set(vec![Value::from("y"), Value::from("y"), Value::from("x")]);
         assert_eq!(a, b);
         assert_ne!(a, c);
-        assert_ne!(
-            Value::List(vec![Value::from("x"), Value::from("y")]),
-            Value::List(vec![Value::from("y"), Value::from("x")])
-        );
+        assert_ne!(Value::List(vec![Value::from("x"), Value::from("y")]), Value::List(vec![Value::from("y"), Value::from("x")]));
     }
 
     #[test]
@@ -271,20 +254,11 @@ mod tests {
             Value::Object([("a".to_string(), Value::Null)].into_iter().collect()),
             Value::Object([("a".to_string(), Value::from(1))].into_iter().collect()),
         ]);
-        assert_eq!(
-            v.implied_type(),
-            Type::list(Type::object([("a", Type::Number)]))
-        );
+        assert_eq!(v.implied_type(), Type::list(Type::object([("a", Type::Number)])));
         let mixed = Value::List(vec![Value::from(1), Value::from("x")]);
         assert_eq!(mixed.implied_type(), Type::list(Type::Dynamic));
-        assert_eq!(
-            Value::Map(BTreeMap::new()).implied_type(),
-            Type::map(Type::Dynamic)
-        );
-        assert_eq!(
-            Value::Tuple(vec![Value::from(true), Value::Unknown]).implied_type(),
-            Type::Tuple(vec![Type::Bool, Type::Dynamic])
-        );
+        assert_eq!(Value::Map(BTreeMap::new()).implied_type(), Type::map(Type::Dynamic));
+        assert_eq!(Value::Tuple(vec![Value::from(true), Value::Unknown]).implied_type(), Type::Tuple(vec![Type::Bool, Type::Dynamic]));
     }
 
     #[test]

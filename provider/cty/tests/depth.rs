@@ -6,10 +6,7 @@
 use app_cty::{json, msgpack, Type, Value, MAX_DEPTH};
 
 fn on_small_stack(f: impl FnOnce() + Send + 'static) {
-    let h = std::thread::Builder::new()
-        .stack_size(2 << 20)
-        .spawn(f)
-        .expect("spawn");
+    let h = std::thread::Builder::new().stack_size(2 << 20).spawn(f).expect("spawn");
     assert!(h.join().is_ok(), "thread panicked or overflowed");
 }
 

@@ -15,11 +15,7 @@ fn attr_name() -> impl Strategy<Value = String> {
 
 /// Any type; `concrete` excludes a top-level `dynamic`.
 fn arb_type(depth: u32, concrete: bool) -> BoxedStrategy<Type> {
-    let mut leaves = vec![
-        Just(Type::Bool).boxed(),
-        Just(Type::Number).boxed(),
-        Just(Type::String).boxed(),
-    ];
+    let mut leaves = vec![Just(Type::Bool).boxed(), Just(Type::Number).boxed(), Just(Type::String).boxed()];
     if !concrete {
         leaves.push(Just(Type::Dynamic).boxed());
     }
@@ -46,19 +42,9 @@ fn arb_type(depth: u32, concrete: bool) -> BoxedStrategy<Type> {
 }
 
 fn arb_number(json: bool) -> BoxedStrategy<Number> {
-    let floats = any::<f64>().prop_filter_map("NaN/Inf", move |f| {
-        if json && f.is_infinite() {
-            None
-        } else {
-            Number::from_f64(f)
-        }
-    });
-    let decimal = (
-        "-?[0-9]{1,40}",
-        proptest::option::of("[0-9]{1,40}"),
-        proptest::option::of(-400i32..400),
-    )
-        .prop_map(|(int, frac, exp)| {
+    let floats = any::<f64>().prop_filter_map("NaN/Inf", move |f| if json && f.is_infinite() { None } else { Number::from_f64(f) });
+    let decimal =
+        ("-?[0-9]{1,40}", proptest::option::of("[0-9]{1,40}"), proptest::option::of(-400i32..400)).prop_map(|(int, frac, exp)| {
             let mut s = int;
             if let Some(f) = frac {
                 s.push('.');
@@ -99,43 +85,26 @@ fn arb_value(ty: &Type, unknowns: bool, json: bool, depth: u32) -> BoxedStrategy
         Type::Bool => any::<bool>().prop_map(Value::Bool).boxed(),
         Type::Number => arb_number(json).prop_map(Value::Number).boxed(),
         Type::String => "\\PC{0,12}".prop_map(Value::String).boxed(),
-        Type::List(e) => proptest::collection::vec(arb_value(e, unknowns, json, depth), 0..4)
-            .prop_map(Value::List)
-            .boxed(),
-        Type::Set(e) => proptest::collection::vec(arb_value(e, unknowns, json, depth), 0..4)
-            .prop_map(Value::Set)
-            .boxed(),
+        Type::List(e) => proptest::collection::vec(arb_value(e, unknowns, json, depth), 0..4).prop_map(Value::List).boxed(),
+        Type::Set(e) => proptest::collection::vec(arb_value(e, unknowns, json, depth), 0..4).prop_map(Value::Set).boxed(),
         Type::Map(e) => {
-            proptest::collection::btree_map(attr_name(), arb_value(e, unknowns, json, depth), 0..4)
-                .prop_map(Value::Map)
-                .boxed()
+            proptest::collection::btree_map(attr_name(), arb_value(e, unknowns, json, depth), 0..4).prop_map(Value::Map).boxed()
         }
         Type::Object { attrs, .. } => {
-            let parts: Vec<(String, BoxedStrategy<Value>)> = attrs
-                .iter()
-                .map(|(k, t)| (k.clone(), arb_value(t, unknowns, json, depth)))
-                .collect();
-            let (names, strats): (Vec<String>, Vec<BoxedStrategy<Value>>) =
-                parts.into_iter().unzip();
-            strats
-                .prop_map(move |vals| {
-                    Value::Object(names.iter().cloned().zip(vals).collect::<BTreeMap<_, _>>())
-                })
-                .boxed()
+            let parts: Vec<(String, BoxedStrategy<Value>)> =
+                attrs.iter().map(|(k, t)| (k.clone(), arb_value(t, unknowns, json, depth))).collect();
+            let (names, strats): (Vec<String>, Vec<BoxedStrategy<Value>>) = parts.into_iter().unzip();
+            strats.prop_map(move |vals| Value::Object(names.iter().cloned().zip(vals).collect::<BTreeMap<_, _>>())).boxed()
         }
         Type::Tuple(ts) => {
-            let strats: Vec<BoxedStrategy<Value>> = ts
-                .iter()
-                .map(|t| arb_value(t, unknowns, json, depth))
-                .collect();
+            let strats: Vec<BoxedStrategy<Value>> = ts.iter().map(|t| arb_value(t, unknowns, json, depth)).collect();
             strats.prop_map(Value::Tuple).boxed()
         }
         Type::Dynamic => {
             let d = depth.saturating_sub(1);
             arb_type(d, true)
                 .prop_flat_map(move |t| {
-                    arb_value(&t, unknowns, json, d)
-                        .prop_map(move |v| Value::Dynamic(Box::new(t.clone()), Box::new(v)))
+                    arb_value(&t, unknowns, json, d).prop_map(move |v| Value::Dynamic(Box::new(t.clone()), Box::new(v)))
                 })
                 .boxed()
         }
@@ -265,10 +234,7 @@ fn fixed_types() -> Vec<Type> {
             ("id", Type::String),
             ("n", Type::Number),
             ("tags", Type::map(Type::String)),
-            (
-                "exec",
-                Type::object([("create", Type::list(Type::String)), ("any", Type::Dynamic)]),
-            ),
+            ("exec", Type::object([("create", Type::list(Type::String)), ("any", Type::Dynamic)])),
             ("t", Type::Tuple(vec![Type::Bool, Type::set(Type::Number)])),
         ]),
     ]
@@ -280,14 +246,8 @@ fn dynamic_implied_type_roundtrip() {
     // implied type.
     let v = Value::Object(
         [
-            (
-                "a".to_string(),
-                Value::List(vec![Value::from(1), Value::Null]),
-            ),
-            (
-                "b".to_string(),
-                Value::Tuple(vec![Value::from("x"), Value::from(true)]),
-            ),
+            ("a".to_string(), Value::List(vec![Value::from(1), Value::Null])),
+            ("b".to_string(), Value::Tuple(vec![Value::from("x"), Value::from(true)])),
         ]
         .into(),
     );
@@ -302,10 +262,7 @@ fn dynamic_implied_type_roundtrip() {
             (b, back)
         };
         assert!(!bytes.is_empty());
-        let want_ty = Type::object([
-            ("a", Type::list(Type::Number)),
-            ("b", Type::Tuple(vec![Type::String, Type::Bool])),
-        ]);
+        let want_ty = Type::object([("a", Type::list(Type::Number)), ("b", Type::Tuple(vec![Type::String, Type::Bool]))]);
         assert_eq!(back, Value::Dynamic(Box::new(want_ty), Box::new(v.clone())));
     }
 }

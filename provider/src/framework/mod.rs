@@ -11,4 +11,4 @@ pub mod timeouts;
 pub use diag::{Diagnostic, Diagnostics, Severity};
 pub use path::AttrPath;
 pub use resource::{ApplyResult, Ctx, ReadResult, Resource};
-pub use schema::{Attribute, Block, Nesting, NestedBlock, PlanModifier, Schema};
+pub use schema::{Attribute, Block, NestedBlock, Nesting, PlanModifier, Schema};

@@ -101,7 +101,14 @@ fn plan_block(block: &Block, prior: &Value, proposed: &Value, config: &Value, cr
                         .enumerate()
                         .map(|(i, item)| {
                             let prior_item = pr.as_list().and_then(|l| l.get(i)).unwrap_or(&Value::Null);
-                            plan_block(&nb.block, prior_item, item, cfg.get(i).unwrap_or(&Value::Null), create || prior_item.is_null(), changed)
+                            plan_block(
+                                &nb.block,
+                                prior_item,
+                                item,
+                                cfg.get(i).unwrap_or(&Value::Null),
+                                create || prior_item.is_null(),
+                                changed,
+                            )
                         })
                         .collect(),
                 ),
@@ -183,7 +190,8 @@ mod tests {
     #[test]
     fn create_marks_computed_unknown_and_applies_defaults() {
         let s = schema();
-        let cfg = obj(&[("id", Value::Null), ("name", Value::string("a")), ("env", Value::Null), ("url", Value::Null), ("keep", Value::Null)]);
+        let cfg =
+            obj(&[("id", Value::Null), ("name", Value::string("a")), ("env", Value::Null), ("url", Value::Null), ("keep", Value::Null)]);
         let p = plan(&s, &Value::Null, &cfg, &cfg);
         assert_eq!(p.state.attr("url"), Some(&Value::Unknown));
         assert_eq!(p.state.attr("id"), Some(&Value::Unknown));
@@ -194,8 +202,15 @@ mod tests {
     #[test]
     fn no_change_keeps_prior_and_update_marks_unknown() {
         let s = schema();
-        let prior = obj(&[("id", Value::string("x")), ("name", Value::string("a")), ("env", Value::Null), ("url", Value::string("u")), ("keep", Value::number_i64(1))]);
-        let cfg = obj(&[("id", Value::Null), ("name", Value::string("a")), ("env", Value::Null), ("url", Value::Null), ("keep", Value::Null)]);
+        let prior = obj(&[
+            ("id", Value::string("x")),
+            ("name", Value::string("a")),
+            ("env", Value::Null),
+            ("url", Value::string("u")),
+            ("keep", Value::number_i64(1)),
+        ]);
+        let cfg =
+            obj(&[("id", Value::Null), ("name", Value::string("a")), ("env", Value::Null), ("url", Value::Null), ("keep", Value::Null)]);
         let p = plan(&s, &prior, &prior, &cfg);
         assert_eq!(p.state, prior);
         assert!(!p.changed);

@@ -131,7 +131,10 @@ impl Attribute {
         match &self.ty {
             AttrType::Plain(t) => t.clone(),
             AttrType::Nested(nesting, attrs) => {
-                let obj = object_type(attrs.iter().map(|a| (a.name.clone(), a.value_type())), attrs.iter().filter(|a| !a.required).map(|a| a.name.clone()));
+                let obj = object_type(
+                    attrs.iter().map(|a| (a.name.clone(), a.value_type())),
+                    attrs.iter().filter(|a| !a.required).map(|a| a.name.clone()),
+                );
                 wrap(*nesting, obj)
             }
         }

@@ -130,7 +130,11 @@ fn private_dir() -> std::io::Result<PathBuf> {
     Err(std::io::Error::other("could not create a private socket directory"))
 }
 
-async fn accept_loop(listener: UnixListener, acceptor: Option<tokio_rustls::TlsAcceptor>, tx: mpsc::Sender<Result<PluginConn, std::io::Error>>) {
+async fn accept_loop(
+    listener: UnixListener,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    tx: mpsc::Sender<Result<PluginConn, std::io::Error>>,
+) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -155,7 +159,9 @@ async fn accept_loop(listener: UnixListener, acceptor: Option<tokio_rustls::TlsA
                         Ok(tls) => {
                             let _ = tx.send(Ok(PluginConn::Tls(Box::new(tls)))).await;
                         }
-                        Err(e) => tracing::error!(error = %e, "TLS handshake with Terraform failed (client certificate must match PLUGIN_CLIENT_CERT)"),
+                        Err(e) => {
+                            tracing::error!(error = %e, "TLS handshake with Terraform failed (client certificate must match PLUGIN_CLIENT_CERT)")
+                        }
                     }
                 });
             }
@@ -207,7 +213,10 @@ struct Controller {
 
 #[tonic::async_trait]
 impl GrpcController for Controller {
-    async fn shutdown(&self, _: tonic::Request<app_proto::plugin::Empty>) -> Result<tonic::Response<app_proto::plugin::Empty>, tonic::Status> {
+    async fn shutdown(
+        &self,
+        _: tonic::Request<app_proto::plugin::Empty>,
+    ) -> Result<tonic::Response<app_proto::plugin::Empty>, tonic::Status> {
         tracing::debug!("Shutdown requested by Terraform");
         let _ = self.shutdown.send(true);
         exit_soon(self.on_exit.clone());
@@ -234,4 +243,3 @@ impl Health for PluginHealth {
         }
     }
 }
-

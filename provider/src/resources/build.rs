@@ -12,15 +12,19 @@ pub const TYPE: &str = "app_build";
 
 pub struct AppBuild;
 
-
 impl super::SchemaOnly for AppBuild {
     const TYPE: &'static str = TYPE;
-    const UNAVAILABLE: (&'static str, &'static str) = ("No builder available", "This version of the provider has no builder yet; app_build cannot be created, read or imported.");
+    const UNAVAILABLE: (&'static str, &'static str) =
+        ("No builder available", "This version of the provider has no builder yet; app_build cannot be created, read or imported.");
 
     fn schema(&self) -> Schema {
         let block = Block::new("Builds (or looks up) an artifact of the application: an image or an AMI.")
             .attr(Attribute::string("id").computed().use_state_for_unknown().describe("The immutable artifact reference."))
-            .attr(Attribute::string("name").optional_computed().describe("Name of the build; default: the registry repository or the source folder's name."))
+            .attr(
+                Attribute::string("name")
+                    .optional_computed()
+                    .describe("Name of the build; default: the registry repository or the source folder's name."),
+            )
             .attr(Attribute::string_map("labels").optional().describe("Labels applied to the artifact."))
             .attr(Attribute::string("source").optional().describe("Build context directory."))
             .attr(Attribute::string("source_hash").computed().describe("Content hash of what the builder receives."))
@@ -37,5 +41,4 @@ impl super::SchemaOnly for AppBuild {
         validate_name(config, "name", diags);
         validate_platform(config, Role::Builder, TYPE, diags);
     }
-
 }

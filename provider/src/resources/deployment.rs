@@ -1,7 +1,10 @@
 //! `app_deployment`: runs a generation of the app on one platform. Each change is a new
 //! generation; the platform's own record travels in private state.
 
-use super::{chosen_platform, json_to_value, str_attr, string_map, to_json, validate_env_keys, validate_name, validate_platform, with_platform_blocks};
+use super::{
+    chosen_platform, json_to_value, str_attr, string_map, to_json, validate_env_keys, validate_name, validate_platform,
+    with_platform_blocks,
+};
 use crate::framework::plan::{attr_mut, set_attr, unknowns_to_null, Planned};
 use crate::framework::resource::PlanRequest;
 use crate::framework::schema::{Attribute, Block, Schema};
@@ -41,7 +44,14 @@ impl AppDeployment {
         }
     }
 
-    fn job(&self, operation: Operation, platform: &PlatformSpec, request: &DeploymentRequest, prior: &[u8], timeout: Option<Duration>) -> JobRequest {
+    fn job(
+        &self,
+        operation: Operation,
+        platform: &PlatformSpec,
+        request: &DeploymentRequest,
+        prior: &[u8],
+        timeout: Option<Duration>,
+    ) -> JobRequest {
         JobRequest {
             job_id: String::new(),
             operation: operation as i32,
@@ -104,9 +114,12 @@ impl Resource for AppDeployment {
 upgrades in place where names are fixed); `keep` older generations stay for rollback.",
         )
         .attr(Attribute::string("id").computed().use_state_for_unknown().describe("The deployment's name."))
-        .attr(Attribute::string("name").required().requires_replace().describe(
-            "Name of the deployment; containers, Kubernetes objects, functions and groups are named after it.",
-        ))
+        .attr(
+            Attribute::string("name")
+                .required()
+                .requires_replace()
+                .describe("Name of the deployment; containers, Kubernetes objects, functions and groups are named after it."),
+        )
         .attr(Attribute::string("image").optional().describe("Image to run, e.g. `app_build.web.image`."))
         .attr(Attribute::string_map("env").optional().describe("Environment variables of the application."))
         .attr(
@@ -131,7 +144,11 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
         validate_env_keys(config, "secret_env", diags);
         if let Some(keep) = config.attr("keep").and_then(Value::as_number) {
             if keep.as_u64().is_none_or(|k| k > 100) {
-                diags.error_at(AttrPath::attr("keep"), "Invalid keep", format!("`keep` is {keep}; it must be a whole number from 0 to 100."));
+                diags.error_at(
+                    AttrPath::attr("keep"),
+                    "Invalid keep",
+                    format!("`keep` is {keep}; it must be a whole number from 0 to 100."),
+                );
             }
         }
         validate_platform(config, Role::Platform, TYPE, diags);
@@ -321,7 +338,10 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
             match app_cty::json::decode(trimmed.as_bytes(), &ty) {
                 Ok(v) => v,
                 Err(e) => {
-                    diags.error("Invalid import ID", format!("The import ID looks like JSON but does not match app_deployment's attributes: {e}."));
+                    diags.error(
+                        "Invalid import ID",
+                        format!("The import ID looks like JSON but does not match app_deployment's attributes: {e}."),
+                    );
                     return ReadResult { state: Value::Null, private: Vec::new(), diags };
                 }
             }

@@ -225,7 +225,11 @@ pub fn validate_env_keys(config: &Value, attr: &str, diags: &mut Diagnostics) {
     if let Some(m) = config.attr(attr).and_then(Value::as_map) {
         for key in m.keys() {
             if key.is_empty() || key.contains('=') || key.contains('\0') {
-                diags.error_at(AttrPath::attr(attr).then_key(key), "Invalid environment variable name", format!("{key:?} cannot be an environment variable name (empty, or contains '=' or NUL)."));
+                diags.error_at(
+                    AttrPath::attr(attr).then_key(key),
+                    "Invalid environment variable name",
+                    format!("{key:?} cannot be an environment variable name (empty, or contains '=' or NUL)."),
+                );
             }
         }
     }

@@ -55,7 +55,8 @@ fn attribute(a: &Attribute) -> pb::schema::Attribute {
                 Nesting::Map => M::Map,
             };
             #[allow(deprecated)]
-            let object = pb::schema::Object { attributes: attrs.iter().map(attribute).collect(), nesting: mode as i32, min_items: 0, max_items: 0 };
+            let object =
+                pb::schema::Object { attributes: attrs.iter().map(attribute).collect(), nesting: mode as i32, min_items: 0, max_items: 0 };
             (Vec::new(), Some(object))
         }
     };
@@ -119,7 +120,10 @@ pub fn decode(dv: Option<&pb::DynamicValue>, ty: &Type, what: &str, diags: &mut 
     match result {
         Ok(v) => Some(v),
         Err(e) => {
-            diags.error(format!("Could not decode the {what}"), format!("The provider could not read the {what} Terraform sent: {e}. This is a bug in the provider; please report it."));
+            diags.error(
+                format!("Could not decode the {what}"),
+                format!("The provider could not read the {what} Terraform sent: {e}. This is a bug in the provider; please report it."),
+            );
             None
         }
     }

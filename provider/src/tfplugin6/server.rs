@@ -32,7 +32,12 @@ pub struct ProviderService {
 }
 
 fn capabilities() -> pb::ServerCapabilities {
-    pb::ServerCapabilities { plan_destroy: false, get_provider_schema_optional: true, move_resource_state: false, generate_resource_config: false }
+    pb::ServerCapabilities {
+        plan_destroy: false,
+        get_provider_schema_optional: true,
+        move_resource_state: false,
+        generate_resource_config: false,
+    }
 }
 
 impl ProviderService {
@@ -98,7 +103,10 @@ impl Provider for ProviderService {
         })
     }
 
-    async fn get_provider_schema(&self, _: Request<pb::get_provider_schema::Request>) -> Result<Response<pb::get_provider_schema::Response>, Status> {
+    async fn get_provider_schema(
+        &self,
+        _: Request<pb::get_provider_schema::Request>,
+    ) -> Result<Response<pb::get_provider_schema::Response>, Status> {
         ok(self.schema_response.clone())
     }
 
@@ -121,7 +129,10 @@ impl Provider for ProviderService {
         ok(pb::validate_provider_config::Response { diagnostics: convert::diagnostics(&diags) })
     }
 
-    async fn configure_provider(&self, request: Request<pb::configure_provider::Request>) -> Result<Response<pb::configure_provider::Response>, Status> {
+    async fn configure_provider(
+        &self,
+        request: Request<pb::configure_provider::Request>,
+    ) -> Result<Response<pb::configure_provider::Response>, Status> {
         let mut diags = Diagnostics::new();
         let request = request.into_inner();
         tracing::debug!(terraform_version = %request.terraform_version, "configuring the provider");
@@ -216,7 +227,8 @@ impl Provider for ProviderService {
         let result = r.resource.read(&ctx, &current, &request.private).await;
         diags.extend(result.diags);
         // On a failed read keep what Terraform has: never lose state because a check failed.
-        let (state, private) = if diags.has_errors() { (current, request.private) } else { (unknowns_to_null(&result.state), result.private) };
+        let (state, private) =
+            if diags.has_errors() { (current, request.private) } else { (unknowns_to_null(&result.state), result.private) };
         let new_state = convert::encode(&state, &r.ty, "refreshed state", &mut diags);
         ok(pb::read_resource::Response { new_state, diagnostics: convert::diagnostics(&diags), private, ..Default::default() })
     }
@@ -238,12 +250,21 @@ impl Provider for ProviderService {
         };
         if proposed.is_null() {
             // Destroy: nothing to plan.
-            return ok(pb::plan_resource_change::Response { planned_state: request.proposed_new_state, planned_private: request.prior_private, ..Default::default() });
+            return ok(pb::plan_resource_change::Response {
+                planned_state: request.proposed_new_state,
+                planned_private: request.prior_private,
+                ..Default::default()
+            });
         }
         let mut planned = plan::plan(&r.schema, &prior, &proposed, &config);
         let ctx = self.ctx();
         r.resource
-            .modify_plan(&ctx, PlanRequest { prior: &prior, config: &config, prior_private: &request.prior_private }, &mut planned, &mut diags)
+            .modify_plan(
+                &ctx,
+                PlanRequest { prior: &prior, config: &config, prior_private: &request.prior_private },
+                &mut planned,
+                &mut diags,
+            )
             .await;
         let planned_state = convert::encode(&planned.state, &r.ty, "planned state", &mut diags);
         ok(pb::plan_resource_change::Response {
@@ -268,7 +289,11 @@ impl Provider for ProviderService {
             convert::decode(request.config.as_ref(), &r.ty, "configuration", &mut diags),
         );
         let (Some(prior), Some(planned), Some(config)) = decoded else {
-            return ok(pb::apply_resource_change::Response { new_state: request.prior_state, diagnostics: convert::diagnostics(&diags), ..Default::default() });
+            return ok(pb::apply_resource_change::Response {
+                new_state: request.prior_state,
+                diagnostics: convert::diagnostics(&diags),
+                ..Default::default()
+            });
         };
         let ctx = self.ctx();
         let private = request.planned_private;
@@ -282,7 +307,12 @@ impl Provider for ProviderService {
         diags.extend(result.diags);
         let state = if diags.has_errors() { unknowns_to_null(&result.state) } else { result.state };
         let new_state = convert::encode(&state, &r.ty, "new state", &mut diags);
-        ok(pb::apply_resource_change::Response { new_state, private: result.private, diagnostics: convert::diagnostics(&diags), ..Default::default() })
+        ok(pb::apply_resource_change::Response {
+            new_state,
+            private: result.private,
+            diagnostics: convert::diagnostics(&diags),
+            ..Default::default()
+        })
     }
 
     async fn import_resource_state(
@@ -315,4 +345,3 @@ impl Provider for ProviderService {
         ok(pb::stop_provider::Response { error: String::new() })
     }
 }
-

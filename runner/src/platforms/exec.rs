@@ -41,7 +41,13 @@ fn prior_exec(prior: Option<&DeploymentRecord>) -> ExecRecord {
     ExecRecord { outputs, observed: None }
 }
 
-fn make_record(request: &DeploymentRequest, status: &str, url: Option<String>, outputs: &Outputs, observed: Option<Json>) -> DeploymentRecord {
+fn make_record(
+    request: &DeploymentRequest,
+    status: &str,
+    url: Option<String>,
+    outputs: &Outputs,
+    observed: Option<Json>,
+) -> DeploymentRecord {
     let mut computed = serde_json::Map::new();
     computed.insert("outputs".into(), Json::Object(outputs.iter().map(|(k, v)| (k.clone(), Json::String(v.clone()))).collect()));
     let record = ExecRecord { outputs: outputs.clone(), observed };
@@ -106,12 +112,13 @@ async fn run_ok(
     let spec = CommandSpec { argv: argv.to_vec(), dir: config.dir.as_ref().map(PathBuf::from), env };
     match process::run(ctx, &spec).await {
         Ok(finished) if finished.success() => Ok(finished),
-        Ok(finished) => Err(StepFailure::Failed {
-            message: format!("`{shown}` {}", finished.describe_status()),
-            detail: finished.tail_text(),
-        }),
+        Ok(finished) => {
+            Err(StepFailure::Failed { message: format!("`{shown}` {}", finished.describe_status()), detail: finished.tail_text() })
+        }
         Err(ProcessError::Cancelled { .. }) => Err(StepFailure::Cancelled),
-        Err(e) => Err(StepFailure::Failed { message: ctx.mask(&format!("could not run the `{which}` command: {e}")), detail: e.tail_text() }),
+        Err(e) => {
+            Err(StepFailure::Failed { message: ctx.mask(&format!("could not run the `{which}` command: {e}")), detail: e.tail_text() })
+        }
     }
 }
 
@@ -146,10 +153,7 @@ fn parse_read(ctx: &JobContext, argv: &[String], finished: &Finished) -> Result<
         None => {
             let quoted: String = text.chars().take(QUOTE_CHARS).collect();
             Err(StepFailure::Failed {
-                message: ctx.mask(&format!(
-                    "`{}` printed something that is not JSON: {quoted}",
-                    display_argv(argv)
-                )),
+                message: ctx.mask(&format!("`{}` printed something that is not JSON: {quoted}", display_argv(argv))),
                 detail: finished.tail_text(),
             })
         }
@@ -169,8 +173,7 @@ fn short(value: &Json) -> String {
 pub fn describe_drift(recorded: Option<&Json>, current: &Json) -> String {
     match (recorded, current) {
         (Some(Json::Object(old)), Json::Object(new)) => {
-            let changed: Vec<&str> =
-                old.iter().filter(|(k, v)| new.get(*k).is_some_and(|n| n != *v)).map(|(k, _)| k.as_str()).collect();
+            let changed: Vec<&str> = old.iter().filter(|(k, v)| new.get(*k).is_some_and(|n| n != *v)).map(|(k, _)| k.as_str()).collect();
             let added: Vec<&str> = new.keys().filter(|k| !old.contains_key(*k)).map(String::as_str).collect();
             let removed: Vec<&str> = old.keys().filter(|k| !new.contains_key(*k)).map(String::as_str).collect();
             let mut parts = Vec::new();
@@ -186,11 +189,9 @@ pub fn describe_drift(recorded: Option<&Json>, current: &Json) -> String {
             format!("the `read` output differs from the one recorded at the last apply ({})", parts.join("; "))
         }
         (None, _) => format!("`read` printed {} but nothing was recorded at the last apply", short(current)),
-        (Some(old), _) => format!(
-            "the `read` output differs from the one recorded at the last apply: was {}, now {}",
-            short(old),
-            short(current)
-        ),
+        (Some(old), _) => {
+            format!("the `read` output differs from the one recorded at the last apply: was {}, now {}", short(old), short(current))
+        }
     }
 }
 
@@ -311,9 +312,7 @@ impl Destroyer<Deployment> for Exec {
             Some(prior) => to_json(prior)?,
             None => String::new(),
         };
-        run_ok(ctx, "destroy", argv, &config, env_for(request, &config, &prior_exec.outputs))
-            .await
-            .map_err(|f| f.into_error(keep_json))?;
+        run_ok(ctx, "destroy", argv, &config, env_for(request, &config, &prior_exec.outputs)).await.map_err(|f| f.into_error(keep_json))?;
         Ok(Outcome::nothing())
     }
 }

@@ -82,7 +82,11 @@ resource "app_deployment" "u" {
         );
         let (code, plan) = wd.plan_code();
         assert_eq!(code, 2);
-        assert!(plan.stdout.contains("\"O\" = (known after apply)") || plan.stdout.contains("env        = (known after apply)"), "{}", plan.stdout);
+        assert!(
+            plan.stdout.contains("\"O\" = (known after apply)") || plan.stdout.contains("env        = (known after apply)"),
+            "{}",
+            plan.stdout
+        );
         wd.apply();
         let seen = std::fs::read_to_string(wd.path("seen")).unwrap_or_default();
         assert!(seen.starts_with("p-") && seen.trim_end().ends_with(" from-data"), "command saw the applied values: {seen:?}");
@@ -265,12 +269,20 @@ resource "app_deployment" "p" {{
         wd.write_main(&config("runner_path = \"/nonexistent/app-runner\""));
         let run = wd.run(&["apply", "-auto-approve", "-no-color"]);
         assert_ne!(run.code, 0);
-        assert!(run.stderr.contains("/nonexistent/app-runner") && run.stderr.contains("runner_path"), "names what was tried:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains("/nonexistent/app-runner") && run.stderr.contains("runner_path"),
+            "names what was tried:\n{}",
+            run.stderr
+        );
         assert!(wd.state_list().is_empty(), "nothing recorded when the runner cannot start");
 
         wd.write_main(&config(""));
         wd.apply();
-        assert_eq!(std::fs::read_to_string(wd.path("proxy")).unwrap_or_default().trim(), "http://proxy.invalid:3128", "runner_env reaches commands");
+        assert_eq!(
+            std::fs::read_to_string(wd.path("proxy")).unwrap_or_default().trim(),
+            "http://proxy.invalid:3128",
+            "runner_env reaches commands"
+        );
         wd.destroy();
     });
 }
@@ -278,7 +290,9 @@ resource "app_deployment" "p" {{
 #[test]
 fn failed_destroy_keeps_the_state() {
     for_each_terraform("faildestroy", |wd| {
-        let config = |destroy: &str| format!("resource \"app_deployment\" \"k\" {{\n  name = \"kept\"\n  exec {{\n    create  = [\"true\"]\n    destroy = [\"sh\", \"-c\", \"{destroy}\"]\n  }}\n}}\n");
+        let config = |destroy: &str| {
+            format!("resource \"app_deployment\" \"k\" {{\n  name = \"kept\"\n  exec {{\n    create  = [\"true\"]\n    destroy = [\"sh\", \"-c\", \"{destroy}\"]\n  }}\n}}\n")
+        };
         wd.write_main(&config("echo cannot remove >&2; exit 1"));
         wd.apply();
         let run = wd.run(&["destroy", "-auto-approve", "-no-color"]);

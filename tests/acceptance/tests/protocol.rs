@@ -155,7 +155,10 @@ fn handshake_line_with_and_without_tls() {
     assert_eq!(fields.len(), 6, "{line:?}");
     assert_eq!(&fields[..3], &["1", "6", "unix"]);
     assert_eq!(fields[4], "grpc");
-    assert!(fields[5].len() > 50 && fields[5].chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/'), "raw base64 cert: {line:?}");
+    assert!(
+        fields[5].len() > 50 && fields[5].chars().all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/'),
+        "raw base64 cert: {line:?}"
+    );
 
     let (mut child, line) = spawn_provider(&[COOKIE, ("PLUGIN_PROTOCOL_VERSIONS", "6")]);
     let _ = child.kill();
