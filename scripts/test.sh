@@ -8,4 +8,6 @@ export APP_BIN_DIR="$bin_dir"
 log "Terraform versions under test: $(tr '\n' ' ' <"$APP_CACHE/terraform-binaries")"
 "$APP_REPO_ROOT/scripts/test-mirror.sh"
 cd "$APP_REPO_ROOT"
+cargo fmt --all --check
+cargo clippy --locked --workspace --all-targets -q -- -D warnings
 cargo test --locked --workspace --no-fail-fast "$@"
