@@ -41,6 +41,15 @@ ping_host() {
     esac
 }
 
+# close_fds: close every descriptor above 2 (a daemon must not keep its caller's locks or pipes).
+close_fds() {
+    local fd
+    for fd in /proc/self/fd/*; do
+        fd=${fd##*/}
+        if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+}
+
 # pid_alive PID: the process exists and is not a zombie.
 pid_alive() {
     local stat
@@ -87,15 +96,18 @@ try_start() {
     printf '\n==== %s: dockerd --storage-driver %s --iptables=%s\n' "$(date -u +%FT%TZ)" "$driver" "$iptables" >>"$LOGFILE"
     # setsid: own session, so the caller's Ctrl-C or job control does not reach the engine
     # (without job control the child is no group leader, so setsid execs and $! is dockerd).
-    # 9>&-: do not hand the start/stop lock to the daemon.
-    setsid dockerd \
-        --data-root "$DATA_ROOT" \
-        --exec-root "$EXEC_ROOT" \
-        --pidfile "$PIDFILE" \
-        -H "unix://$SOCK" \
-        --storage-driver "$driver" \
-        --iptables="$iptables" \
-        </dev/null >>"$LOGFILE" 2>&1 9>&- &
+    # close_fds: do not hand our lock or the caller's locks and pipes to the daemon.
+    (
+        close_fds
+        exec setsid dockerd \
+            --data-root "$DATA_ROOT" \
+            --exec-root "$EXEC_ROOT" \
+            --pidfile "$PIDFILE" \
+            -H "unix://$SOCK" \
+            --storage-driver "$driver" \
+            --iptables="$iptables" \
+            </dev/null >>"$LOGFILE" 2>&1
+    ) &
     pid=$!
     for ((i = 0; i < START_TIMEOUT * 4; i++)); do
         if ping_unix "$SOCK"; then

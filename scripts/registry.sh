@@ -11,6 +11,15 @@ PASSWORD=ci-password
 ENVFILE=$DIR/env
 START_TIMEOUT=30
 
+# close_fds: close every descriptor above 2 (a daemon must not keep its caller's locks or pipes).
+close_fds() {
+    local fd
+    for fd in /proc/self/fd/*; do
+        fd=${fd##*/}
+        if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+}
+
 # pid_alive PID: the process exists and is not a zombie.
 pid_alive() {
     local stat
@@ -137,8 +146,12 @@ start_one() {
     fi
     write_config "$name" "$port"
     printf '\n==== %s: docker-registry serve %s\n' "$(date -u +%FT%TZ)" "$d/config.yml" >>"$d/registry.log"
-    # setsid: own session (Ctrl-C of the caller does not reach it); 9>&-: keep the lock to ourselves.
-    setsid docker-registry serve "$d/config.yml" </dev/null >>"$d/registry.log" 2>&1 9>&- &
+    # setsid: own session (Ctrl-C of the caller does not reach it); close_fds: do not hand our
+    # lock or the caller's locks and pipes to the daemon. $! is the registry (exec, no fork).
+    (
+        close_fds
+        exec setsid docker-registry serve "$d/config.yml" </dev/null >>"$d/registry.log" 2>&1
+    ) &
     pid=$!
     printf '%s\n' "$pid" >"$d/registry.pid"
     for ((i = 0; i < START_TIMEOUT * 10; i++)); do
