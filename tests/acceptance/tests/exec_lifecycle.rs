@@ -238,6 +238,7 @@ resource "app_deployment" "l" {
         let log = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{log}");
         assert!(log.contains("line-from-the-command"), "job output reaches Terraform's log");
+        assert!(!log.contains("failed to exit gracefully"), "the provider exits when Terraform asks");
         assert!(log.contains("token=***"), "secret values are masked in the log");
         assert!(!log.contains("s3cr3t-value"), "the secret never appears in the log");
         let state = std::fs::read_to_string(wd.path("terraform.tfstate")).unwrap_or_default();
