@@ -8,7 +8,7 @@ pub mod release;
 use crate::framework::schema::{Attribute, Block, Nesting};
 use crate::framework::{ApplyResult, AttrPath, Ctx, Diagnostics, ReadResult};
 use app_cty::{Type, Value};
-use app_spec::catalog::{self, Availability, PlatformSpec, Role};
+use app_spec::catalog::{self, PlatformSpec, Role};
 use app_spec::{BlockSpec, FieldSpec, FieldType, Presence};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
@@ -94,21 +94,17 @@ fn field_attribute(f: &FieldSpec) -> Attribute {
     a
 }
 
-/// The Terraform block of one catalog entry. Planned entries get an empty block whose use is
-/// rejected at validate time with a "not supported yet" diagnostic.
+/// The Terraform block of one ready catalog entry.
 pub fn platform_block(p: &PlatformSpec) -> Block {
-    match p.availability {
-        Availability::Ready => {
-            let spec: BlockSpec = (p.block)();
-            spec.fields.iter().fold(Block::new(spec.description), |b, f| b.attr(field_attribute(f)))
-        }
-        Availability::Planned(note) => Block::new(&format!("Not available in this version of the provider. {note}")),
-    }
+    let spec: BlockSpec = (p.block)();
+    spec.fields.iter().fold(Block::new(spec.description), |b, f| b.attr(field_attribute(f)))
 }
 
-/// Adds one optional single block per catalog entry of `role`.
+/// Adds one optional single block per ready catalog entry of `role`. Planned entries get no block:
+/// Terraform itself then rejects them at validate time ("Unsupported block type"), and every
+/// block in the schema costs Terraform work on every value of every resource.
 pub fn with_platform_blocks(mut block: Block, role: Role) -> Block {
-    for p in catalog::all().into_iter().filter(|p| p.role == role) {
+    for p in catalog::ready(role) {
         block = block.block(p.name, Nesting::Single, platform_block(&p));
     }
     block
@@ -124,11 +120,16 @@ pub fn role_noun(role: Role) -> &'static str {
 
 /// Checks that exactly one block of `role` is set and validates it; returns the chosen entry.
 pub fn validate_platform(config: &Value, role: Role, resource: &str, diags: &mut Diagnostics) -> Option<PlatformSpec> {
-    let entries: Vec<PlatformSpec> = catalog::all().into_iter().filter(|p| p.role == role).collect();
+    let entries: Vec<PlatformSpec> = catalog::ready(role);
     let set: Vec<&PlatformSpec> = entries.iter().filter(|p| config.attr(p.name).is_some_and(|v| !v.is_null())).collect();
     let noun = role_noun(role);
-    let ready: Vec<&str> = entries.iter().filter(|p| p.availability == Availability::Ready).map(|p| p.name).collect();
-    let describe_ready = if ready.is_empty() { "none in this version".to_string() } else { ready.join(", ") };
+    let ready: Vec<&str> = entries.iter().map(|p| p.name).collect();
+    let planned = catalog::planned_names(role);
+    let describe_ready = match (ready.is_empty(), planned.is_empty()) {
+        (true, _) => format!("none yet (planned: {})", planned.join(", ")),
+        (false, true) => ready.join(", "),
+        (false, false) => format!("{} (planned: {})", ready.join(", "), planned.join(", ")),
+    };
     match set.as_slice() {
         [] => {
             diags.error(
@@ -138,14 +139,6 @@ pub fn validate_platform(config: &Value, role: Role, resource: &str, diags: &mut
             None
         }
         [one] => {
-            if let Availability::Planned(note) = one.availability {
-                diags.error_at(
-                    AttrPath::attr(one.name),
-                    format!("The {} {noun} is not supported yet", one.name),
-                    format!("{note} Available in this version: {describe_ready}."),
-                );
-                return None;
-            }
             let json = to_json(config.attr(one.name).unwrap_or(&Value::Null));
             for e in (one.validate)(&json) {
                 let mut path = AttrPath::attr(one.name);
