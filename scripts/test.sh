@@ -7,6 +7,12 @@ bin_dir=$("$APP_REPO_ROOT/scripts/build.sh" dev)
 export APP_BIN_DIR="$bin_dir"
 log "Terraform versions under test: $(tr '\n' ' ' <"$APP_CACHE/terraform-binaries")"
 "$APP_REPO_ROOT/scripts/test-mirror.sh"
+# The Docker work's integration tests: a local engine and two registries on loopback (reused if running).
+ensure_apt busybox-static
+"$APP_REPO_ROOT/scripts/docker-engine.sh" start
+"$APP_REPO_ROOT/scripts/registry.sh" start
+eval "$("$APP_REPO_ROOT/scripts/docker-engine.sh" env)"
+eval "$("$APP_REPO_ROOT/scripts/registry.sh" env)"
 cd "$APP_REPO_ROOT"
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -q -- -D warnings

@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod context;
+pub mod engine;
 pub mod ondemand;
 pub mod platform;
 pub mod platforms;

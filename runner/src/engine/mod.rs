@@ -1,0 +1,29 @@
+//! Container engine and registry work for `app_build`: Docker builds, tags and pushes
+//! ([`docker`]) and a small OCI/Docker registry v2 client ([`registry`]).
+//!
+//! Neither module knows about jobs: they take a `log` callback for output lines, so a
+//! platform wires them to its [`crate::context::JobContext`].
+
+pub mod docker;
+pub mod registry;
+
+use std::fmt;
+
+/// Credentials for a registry. `Debug` never shows the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RegistryAuth {
+    pub username: String,
+    pub password: String,
+}
+
+impl RegistryAuth {
+    pub fn new(username: impl Into<String>, password: impl Into<String>) -> Self {
+        Self { username: username.into(), password: password.into() }
+    }
+}
+
+impl fmt::Debug for RegistryAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RegistryAuth").field("username", &self.username).field("password", &"<redacted>").finish()
+    }
+}
