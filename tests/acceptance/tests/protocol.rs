@@ -1,12 +1,15 @@
 //! Protocol conformance with real Terraform: schema, validation diagnostics, import, the
 //! go-plugin handshake (cookie, line format, TLS on and off), debug/reattach, Ctrl-C.
 
-use app_acceptance::{bin_dir, for_each_terraform, processes_with_env, wait_until, Workdir, PROVIDER_BINARY};
+use app_acceptance::{
+    bin_dir, for_each_terraform, processes_with_env, start_provider, terraform_like_client_cert, wait_until, Workdir, MAGIC_COOKIE,
+    PROVIDER_BINARY,
+};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const COOKIE: (&str, &str) = ("TF_PLUGIN_MAGIC_COOKIE", "d602bf8f470bc67ca7faa0386276bbdd4330efaf76d1a219cb4d6991ca9872b2");
+const COOKIE: (&str, &str) = MAGIC_COOKIE;
 
 #[test]
 fn schema_lists_three_resources_and_is_stable() {
@@ -117,19 +120,7 @@ fn import_command_then_empty_plan() {
 }
 
 fn spawn_provider(envs: &[(&str, &str)]) -> (std::process::Child, String) {
-    let mut child = Command::new(bin_dir().join(PROVIDER_BINARY))
-        .env_remove("PLUGIN_CLIENT_CERT")
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn provider");
-    let mut line = String::new();
-    if let Some(out) = child.stdout.take() {
-        let _ = BufReader::new(out).read_line(&mut line);
-    }
-    (child, line)
+    start_provider(&bin_dir().join(PROVIDER_BINARY), envs)
 }
 
 #[test]
@@ -142,11 +133,7 @@ fn handshake_without_cookie_refuses() {
 
 #[test]
 fn handshake_line_with_and_without_tls() {
-    // A client certificate as Terraform sends it (P-521, CA:true, like go-plugin's).
-    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P521_SHA512).expect("key");
-    let mut params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    let cert = params.self_signed(&key).expect("cert").pem();
+    let cert = terraform_like_client_cert();
 
     let (mut child, line) = spawn_provider(&[COOKIE, ("PLUGIN_PROTOCOL_VERSIONS", "5,6"), ("PLUGIN_CLIENT_CERT", &cert)]);
     let _ = child.kill();
