@@ -60,6 +60,18 @@ pub enum SourceError {
         reason: String,
     },
 
+    /// Writing the build-context archive failed (the output stream broke, or a path cannot be
+    /// represented in a tar header). `path` is the context entry being written, or the context
+    /// root when finishing the archive.
+    #[error("cannot write build context archive at entry {}: {source}", path.display())]
+    ArchiveWrite {
+        /// The entry (relative path in the archive) or the context root.
+        path: PathBuf,
+        /// Underlying I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A hashing worker thread panicked (should never happen).
     #[error("internal error: a hashing worker thread panicked")]
     WorkerPanicked,

@@ -44,7 +44,7 @@ pub struct SourceHash {
     pub dockerfile_hash: String,
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     const H: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(bytes.len() * 2);
     for b in bytes {
@@ -70,13 +70,13 @@ fn put_opt(h: &mut Sha256, v: Option<&str>) {
 }
 
 #[cfg(unix)]
-fn target_bytes(p: &Path) -> Vec<u8> {
+pub(crate) fn target_bytes(p: &Path) -> Vec<u8> {
     use std::os::unix::ffi::OsStrExt;
     p.as_os_str().as_bytes().to_vec()
 }
 
 #[cfg(not(unix))]
-fn target_bytes(p: &Path) -> Vec<u8> {
+pub(crate) fn target_bytes(p: &Path) -> Vec<u8> {
     p.to_string_lossy().replace('\\', "/").into_bytes()
 }
 
