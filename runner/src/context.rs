@@ -72,6 +72,7 @@ pub struct JobContext {
     events: mpsc::Sender<JobEvent>,
     cancel: CancelToken,
     secrets: RwLock<Vec<String>>,
+    source: Option<std::path::PathBuf>,
 }
 
 /// How long a log line may wait for room in the stream once the job is cancelled.
@@ -79,7 +80,17 @@ const SEND_AFTER_CANCEL: Duration = Duration::from_secs(1);
 
 impl JobContext {
     pub fn new(job_id: impl Into<String>, events: mpsc::Sender<JobEvent>, cancel: CancelToken) -> Self {
-        Self { job_id: job_id.into(), events, cancel, secrets: RwLock::new(Vec::new()) }
+        Self { job_id: job_id.into(), events, cancel, secrets: RwLock::new(Vec::new()), source: None }
+    }
+
+    /// The uploaded source archive the job names (JobRequest.source_id), if any.
+    pub fn with_source(mut self, archive: Option<std::path::PathBuf>) -> Self {
+        self.source = archive;
+        self
+    }
+
+    pub fn source_archive(&self) -> Option<&std::path::Path> {
+        self.source.as_deref()
     }
 
     pub fn job_id(&self) -> &str {

@@ -17,6 +17,7 @@ pub mod platform;
 pub mod platforms;
 pub mod process;
 pub mod service;
+pub mod sources;
 mod sys;
 #[cfg(test)]
 mod testing;

@@ -4,8 +4,10 @@ use crate::context::{CancelReason, CancelToken, JobContext};
 use crate::platform::{operation_name, role_name, Outcome, OutcomeKind, PlatformError, Plugins};
 use crate::proto::runner_server::Runner;
 use crate::proto::{
-    job_event, job_result, CancelJobRequest, CancelJobResponse, InfoRequest, InfoResponse, JobEvent, JobRequest, JobResult, Operation, Role,
+    job_event, job_result, CancelJobRequest, CancelJobResponse, InfoRequest, InfoResponse, JobEvent, JobRequest, JobResult, Operation,
+    Role, SourceChunk, SourceRef,
 };
+use crate::sources::{SourceError, SourceStore};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,6 +28,7 @@ const CANCEL_GRACE: Duration = Duration::from_secs(10);
 
 struct Shared {
     plugins: Plugins,
+    sources: SourceStore,
     jobs: Mutex<HashMap<String, CancelToken>>,
     job_ended: Notify,
     shutting_down: CancelToken,
@@ -34,6 +37,14 @@ struct Shared {
 impl Shared {
     fn jobs(&self) -> std::sync::MutexGuard<'_, HashMap<String, CancelToken>> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+struct RemoveOnDrop<'a>(&'a SourceStore);
+
+impl Drop for RemoveOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.remove_all();
     }
 }
 
@@ -48,6 +59,7 @@ impl RunnerService {
         Self {
             shared: Arc::new(Shared {
                 plugins,
+                sources: SourceStore::default(),
                 jobs: Mutex::new(HashMap::new()),
                 job_ended: Notify::new(),
                 shutting_down: CancelToken::new(),
@@ -60,9 +72,11 @@ impl RunnerService {
         self.shared.jobs().keys().cloned().collect()
     }
 
-    /// Refuses new jobs, cancels every running one and waits (at most `grace`) for them to end.
+    /// Refuses new jobs, cancels every running one and waits (at most `grace`) for them to end;
+    /// uploaded sources are removed.
     pub async fn shutdown(&self, grace: Duration) {
         self.shared.shutting_down.cancel(CancelReason::Shutdown);
+        let _remove_sources = RemoveOnDrop(&self.shared.sources);
         let deadline = Instant::now() + grace;
         loop {
             let notified = self.shared.job_ended.notified();
@@ -119,6 +133,16 @@ impl Runner for RunnerService {
         Ok(Response::new(CancelJobResponse { found: token.is_some() }))
     }
 
+    async fn upload_source(&self, request: Request<tonic::Streaming<SourceChunk>>) -> Result<Response<SourceRef>, Status> {
+        let chunks = request.into_inner().map(|chunk| chunk.map(|c| c.data));
+        let (id, size) = self.shared.sources.put(chunks).await.map_err(|e| match e {
+            SourceError::Stream(m) => Status::aborted(m),
+            store => Status::internal(store.to_string()),
+        })?;
+        tracing::debug!(source = %id, size, "source uploaded");
+        Ok(Response::new(SourceRef { id, size }))
+    }
+
     async fn info(&self, _request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
         Ok(Response::new(InfoResponse { version: env!("CARGO_PKG_VERSION").to_string(), platforms: self.shared.plugins.names() }))
     }
@@ -138,7 +162,24 @@ async fn drive(shared: Arc<Shared>, job: JobRequest, tx: mpsc::Sender<JobEvent>,
     let role = role_name(Role::try_from(job.role).unwrap_or(Role::Unspecified));
     tracing::info!(job_id = %job.job_id, operation, role, platform = %job.platform, "job started");
 
-    let ctx = JobContext::new(job.job_id.clone(), tx.clone(), token.clone());
+    let source = if job.source_id.is_empty() { None } else { shared.sources.path(&job.source_id) };
+    if !job.source_id.is_empty() && source.is_none() {
+        let error = format!("source {} was not uploaded to this runner; upload it with UploadSource first", job.source_id);
+        let _ = tx
+            .send(JobEvent {
+                event: Some(job_event::Event::Result(JobResult {
+                    outcome: job_result::Outcome::Failed as i32,
+                    result_json: job.prior_json.clone(),
+                    error,
+                    detail: String::new(),
+                })),
+            })
+            .await;
+        shared.jobs().remove(&job.job_id);
+        shared.job_ended.notify_waiters();
+        return;
+    }
+    let ctx = JobContext::new(job.job_id.clone(), tx.clone(), token.clone()).with_source(source);
     let deadline = (job.timeout_ms > 0).then(|| started + Duration::from_millis(job.timeout_ms));
     let mut abandon_at: Option<Instant> = None;
     let result = {
@@ -252,6 +293,7 @@ mod tests {
             request_json: json!({"name": "web", "generation": 1, "config": {"create": create}}).to_string(),
             prior_json: String::new(),
             timeout_ms,
+            source_id: String::new(),
         }
     }
 

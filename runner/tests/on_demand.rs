@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use app_runner::proto::runner_client::RunnerClient;
-use app_runner::proto::{job_event, job_result, InfoRequest, JobEvent, JobRequest, Operation, Role};
+use app_runner::proto::{job_event, job_result, InfoRequest, JobEvent, JobRequest, Operation, Role, SourceChunk};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
@@ -106,6 +106,7 @@ fn deploy_job(job_id: &str, create: serde_json::Value) -> JobRequest {
         request_json: json!({"name": "web", "generation": 1, "config": {"create": create}}).to_string(),
         prior_json: String::new(),
         timeout_ms: 60_000,
+        source_id: String::new(),
     }
 }
 
@@ -283,4 +284,38 @@ fn command_line_usage() {
     }
     let out = std::process::Command::new(BIN).arg("serve").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("not available in this version"));
+}
+
+/// The last event of a job stream: its result.
+async fn result_of(mut stream: tonic::Streaming<JobEvent>) -> app_runner::proto::JobResult {
+    loop {
+        let event = tokio::time::timeout(Duration::from_secs(10), stream.message()).await.unwrap().unwrap().expect("a result event");
+        if let Some(job_event::Event::Result(result)) = event.event {
+            return result;
+        }
+    }
+}
+
+#[tokio::test]
+async fn uploaded_sources_are_named_by_hash_and_checked_by_jobs() {
+    let runner = start().await;
+    let mut client = client(&runner.socket).await;
+    let archive: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    let chunks: Vec<SourceChunk> = archive.chunks(1 << 20).map(|c| SourceChunk { data: c.to_vec() }).collect();
+    let reply = client.upload_source(futures::stream::iter(chunks.clone())).await.unwrap().into_inner();
+    assert_eq!(reply.size, 3_000_000);
+    assert!(reply.id.starts_with("sha256:") && reply.id.len() == 71, "{}", reply.id);
+    let again = client.upload_source(futures::stream::iter(chunks)).await.unwrap().into_inner();
+    assert_eq!(again.id, reply.id, "the same bytes give the same id");
+
+    let mut known = deploy_job("with-source", json!(["true"]));
+    known.source_id = reply.id.clone();
+    let result = result_of(client.run_job(known).await.unwrap().into_inner()).await;
+    assert_eq!(result.outcome, job_result::Outcome::Succeeded as i32, "{}", result.error);
+
+    let mut unknown = deploy_job("unknown-source", json!(["true"]));
+    unknown.source_id = format!("sha256:{}", "0".repeat(64));
+    let result = result_of(client.run_job(unknown).await.unwrap().into_inner()).await;
+    assert_eq!(result.outcome, job_result::Outcome::Failed as i32);
+    assert!(result.error.contains("was not uploaded"), "{}", result.error);
 }

@@ -60,6 +60,7 @@ impl AppDeployment {
             request_json: serde_json::to_string(request).unwrap_or_default(),
             prior_json: String::from_utf8_lossy(prior).into_owned(),
             timeout_ms: timeout.map(|d| d.as_millis() as u64).unwrap_or(0),
+            source_id: String::new(),
         }
     }
 

@@ -11,7 +11,7 @@ use app_proto::runner::job_event::Event;
 use app_proto::runner::job_result::Outcome;
 use app_proto::runner::log_line::Level;
 use app_proto::runner::runner_client::RunnerClient;
-use app_proto::runner::{CancelJobRequest, JobRequest, JobResult};
+use app_proto::runner::{CancelJobRequest, JobRequest, JobResult, SourceChunk};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,6 +85,16 @@ impl Runner {
         if let Some((started, _)) = self.connected.get() {
             started.stop().await;
         }
+    }
+
+    /// Uploads a source archive (e.g. a packed build context) in 1 MiB chunks and returns the id
+    /// jobs name it by (`JobRequest.source_id`).
+    pub async fn upload_source(&self, archive: Vec<u8>) -> Result<String, RunnerError> {
+        const CHUNK: usize = 1024 * 1024;
+        let mut client = self.client().await?;
+        let chunks: Vec<SourceChunk> = archive.chunks(CHUNK).map(|c| SourceChunk { data: c.to_vec() }).collect();
+        let reply = client.upload_source(futures::stream::iter(chunks)).await.map_err(|s| RunnerError::Rpc(s.message().to_string()))?;
+        Ok(reply.into_inner().id)
     }
 
     /// Runs one job to its end, logging its events; cancels it when `stop` turns true.
