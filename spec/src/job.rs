@@ -45,3 +45,39 @@ pub mod status {
     pub const FAILED: &str = "failed";
     pub const DRIFTED: &str = "drifted";
 }
+
+/// Every operation on a build sends this as `request_json`; the source archive travels
+/// separately (`JobRequest.source_id`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuildRequest {
+    pub name: String,
+    /// The context hash computed where Terraform runs; recorded as an image label.
+    pub source_hash: String,
+    /// The Dockerfile's path inside the source archive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dockerfile: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The builder block, shaped by the builder's configuration type.
+    #[serde(default)]
+    pub config: Json,
+}
+
+/// What a build job reports (`result_json`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuildRecord {
+    /// The reference deployments use.
+    pub image: String,
+    pub image_id: String,
+    /// The local tag the build created (removed on destroy).
+    pub tag: String,
+    pub source_hash: String,
+}
+
+/// Image labels every build carries.
+pub mod labels {
+    pub const MANAGED_BY: &str = "dev.terraform-provider-app.managed-by";
+    pub const MANAGED_BY_VALUE: &str = "terraform-provider-app";
+    pub const SOURCE_HASH: &str = "dev.terraform-provider-app.source-hash";
+    pub const NAME: &str = "dev.terraform-provider-app.name";
+}

@@ -6,6 +6,7 @@
 //! Nothing here knows Terraform; the provider does the translation.
 
 pub mod catalog;
+pub mod docker_build;
 pub mod exec;
 pub mod field;
 pub mod job;

@@ -1,15 +1,23 @@
 //! The platforms this runner implements. Adding one: a module here and an entry in [`builtin`].
 
+pub mod docker_build;
 pub mod exec;
 
-use crate::platform::{PlatformEntry, Plugins};
+use crate::platform::{BuilderEntry, PlatformEntry, Plugins};
 use std::sync::Arc;
 
 /// Every implementation compiled into this runner.
 pub fn builtin() -> Plugins {
     let exec = Arc::new(exec::Exec);
+    let docker_build = Arc::new(docker_build::DockerBuild);
     Plugins {
-        builders: Vec::new(),
+        builders: vec![BuilderEntry {
+            name: "docker",
+            build: docker_build.clone(),
+            push: None,
+            status: Some(docker_build.clone()),
+            destroy: Some(docker_build),
+        }],
         platforms: vec![PlatformEntry { name: "exec", deploy: exec.clone(), status: Some(exec.clone()), destroy: Some(exec) }],
         releasers: Vec::new(),
     }
