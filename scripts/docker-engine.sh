@@ -41,23 +41,6 @@ ping_host() {
     esac
 }
 
-# close_fds: close every descriptor above 2 (a daemon must not keep its caller's locks or pipes).
-close_fds() {
-    local fd
-    for fd in /proc/self/fd/*; do
-        fd=${fd##*/}
-        if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
-    done
-}
-
-# pid_alive PID: the process exists and is not a zombie.
-pid_alive() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [ -n "$stat" ] && [[ $stat != Z* ]] && [[ $stat != X* ]]
-}
-
 # our_pid: print the PID of the dockerd this script started, if it still runs.
 our_pid() {
     local pid

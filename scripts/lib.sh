@@ -58,3 +58,20 @@ ensure_apt() {
     run_quiet "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
+
+# close_fds: close every descriptor above 2 (a daemon must not keep its caller's locks or pipes).
+close_fds() {
+    local fd
+    for fd in /proc/self/fd/*; do
+        fd=${fd##*/}
+        if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
+    done
+}
+
+# pid_alive PID: the process exists and is not a zombie.
+pid_alive() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [ -n "$stat" ] && [[ $stat != Z* ]] && [[ $stat != X* ]]
+}

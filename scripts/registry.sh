@@ -11,23 +11,6 @@ PASSWORD=ci-password
 ENVFILE=$DIR/env
 START_TIMEOUT=30
 
-# close_fds: close every descriptor above 2 (a daemon must not keep its caller's locks or pipes).
-close_fds() {
-    local fd
-    for fd in /proc/self/fd/*; do
-        fd=${fd##*/}
-        if [ "$fd" -gt 2 ]; then eval "exec $fd>&-" 2>/dev/null || true; fi
-    done
-}
-
-# pid_alive PID: the process exists and is not a zombie.
-pid_alive() {
-    local stat
-    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
-    stat=${stat##*) }
-    [ -n "$stat" ] && [[ $stat != Z* ]] && [[ $stat != X* ]]
-}
-
 # our_pid NAME: print the PID of the registry NAME (open|auth) this script started, if it runs.
 our_pid() {
     local pid pidfile=$DIR/$1/registry.pid

@@ -3,37 +3,11 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use app_source::{changed_paths, context_files, source_hash, BuildInputs, EntryKind, SourceError};
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A temp dir under std::env::temp_dir(), removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let p = std::env::temp_dir().join(format!("app-source-it-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst)));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn write(&self, rel: &str, content: &str) {
-        let p = self.0.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, content).unwrap();
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::TempDir;
 
 fn listed(root: &Path) -> Vec<String> {
     context_files(root, None).unwrap().into_iter().map(|f| f.path).collect()

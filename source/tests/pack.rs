@@ -2,39 +2,13 @@
 
 use std::fs;
 use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
 
 use app_source::{context_files, pack_context, PackSummary, SourceError, ARCHIVE_MTIME};
 use sha2::{Digest, Sha256};
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A temp dir under std::env::temp_dir(), removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new() -> Self {
-        let p = std::env::temp_dir().join(format!("app-source-pack-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst)));
-        let _ = fs::remove_dir_all(&p);
-        fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-    fn path(&self) -> &Path {
-        &self.0
-    }
-    fn write(&self, rel: &str, content: &str) {
-        let p = self.0.join(rel);
-        fs::create_dir_all(p.parent().unwrap()).unwrap();
-        fs::write(p, content).unwrap();
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
+mod common;
+use common::TempDir;
 
 fn sample() -> TempDir {
     let t = TempDir::new();

@@ -3,7 +3,7 @@
 //! result afterwards (`Resource::modify_plan`).
 
 use super::path::AttrPath;
-use super::schema::{AttrType, Block, Nesting, PlanModifier, Schema};
+use super::schema::{Block, Nesting, PlanModifier, Schema};
 use app_cty::Value;
 use std::collections::BTreeMap;
 
@@ -81,10 +81,7 @@ fn plan_block(block: &Block, prior: &Value, proposed: &Value, config: &Value, cr
                 p
             }
         } else {
-            match &attr.ty {
-                AttrType::Plain(_) => p,
-                AttrType::Nested(..) => p,
-            }
+            p
         };
         out.insert(attr.name.clone(), value);
     }

@@ -131,20 +131,12 @@ impl Attribute {
         match &self.ty {
             AttrType::Plain(t) => t.clone(),
             AttrType::Nested(nesting, attrs) => {
-                let obj = object_type(
-                    attrs.iter().map(|a| (a.name.clone(), a.value_type())),
-                    attrs.iter().filter(|a| !a.required).map(|a| a.name.clone()),
-                );
+                let obj =
+                    Type::Object { attrs: attrs.iter().map(|a| (a.name.clone(), a.value_type())).collect(), optional: Default::default() };
                 wrap(*nesting, obj)
             }
         }
     }
-}
-
-fn object_type(attrs: impl Iterator<Item = (String, Type)>, optional: impl Iterator<Item = String>) -> Type {
-    let attrs: BTreeMap<String, Type> = attrs.collect();
-    let _ = optional; // optional markers only matter for type constraints in configuration, not values
-    Type::Object { attrs, optional: Default::default() }
 }
 
 fn wrap(nesting: Nesting, ty: Type) -> Type {

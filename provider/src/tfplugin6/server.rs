@@ -23,7 +23,6 @@ struct Registered {
 
 pub struct ProviderService {
     resources: BTreeMap<&'static str, Registered>,
-    provider_schema: Schema,
     provider_type: Type,
     /// Answered from a static value: Terraform asks for it in every one of its provider processes.
     schema_response: pb::get_provider_schema::Response,
@@ -58,7 +57,7 @@ impl ProviderService {
             ..Default::default()
         };
         let (stop, _) = watch::channel(false);
-        Self { provider_type: provider_schema.value_type(), provider_schema, resources, schema_response, ctx: RwLock::new(None), stop }
+        Self { provider_type: provider_schema.value_type(), resources, schema_response, ctx: RwLock::new(None), stop }
     }
 
     /// Stops the runner this process started (at Shutdown).
@@ -76,16 +75,11 @@ impl ProviderService {
 
     /// The configured context; before ConfigureProvider (never expected), defaults.
     fn ctx(&self) -> Ctx {
-        if let Ok(guard) = self.ctx.read() {
-            if let Some(ctx) = guard.as_ref() {
-                return ctx.clone();
-            }
+        if let Some(ctx) = self.ctx.read().ok().and_then(|g| g.clone()) {
+            return ctx;
         }
-        let ctx = Ctx { runner: Arc::new(Runner::new(RunnerSettings::default())), stop: self.stop.subscribe() };
-        if let Ok(mut guard) = self.ctx.write() {
-            guard.get_or_insert_with(|| ctx.clone());
-        }
-        ctx
+        let mut guard = self.ctx.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        guard.get_or_insert_with(|| Ctx { runner: Arc::new(Runner::new(RunnerSettings::default())), stop: self.stop.subscribe() }).clone()
     }
 }
 
@@ -151,7 +145,6 @@ impl Provider for ProviderService {
                 }
             }
         }
-        let _ = &self.provider_schema;
         ok(pb::configure_provider::Response { diagnostics: convert::diagnostics(&diags) })
     }
 
