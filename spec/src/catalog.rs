@@ -36,7 +36,7 @@ pub struct PlatformSpec {
 }
 
 fn no_fields_yet() -> BlockSpec {
-    BlockSpec { name: "", description: "", fields: Vec::new() }
+    BlockSpec::new("", "", Vec::new())
 }
 
 fn nothing_to_validate(_: &Json) -> Vec<FieldError> {
@@ -69,8 +69,22 @@ pub fn all() -> Vec<PlatformSpec> {
             validate: crate::exec::validate,
             observes: crate::exec::observes,
         },
-        planned(Role::Builder, "docker", "Docker builds arrive with the app_build Docker work."),
-        planned(Role::Builder, "docker_pull", "Registry pulls arrive with the app_build Docker work."),
+        PlatformSpec {
+            role: Role::Builder,
+            name: "docker",
+            availability: Availability::Ready,
+            block: crate::docker_build::docker_block,
+            validate: crate::docker_build::validate_docker,
+            observes: crate::docker_build::always_observes,
+        },
+        PlatformSpec {
+            role: Role::Builder,
+            name: "docker_pull",
+            availability: Availability::Ready,
+            block: crate::docker_build::docker_pull_block,
+            validate: crate::docker_build::validate_docker_pull,
+            observes: crate::docker_build::always_observes,
+        },
         planned(Role::Builder, "aws_ami", "AMI lookups arrive with the EC2 work."),
         planned(Role::Platform, "docker", "Docker deployments arrive with the Docker platform work."),
         planned(Role::Platform, "kubernetes", "Kubernetes deployments are planned."),

@@ -47,13 +47,13 @@ pub const ENV_OUTPUTS: &str = "APP_OUTPUTS";
 pub fn block() -> BlockSpec {
     use FieldType::*;
     use Presence::*;
-    BlockSpec {
-        name: "exec",
-        description: "Runs commands you provide and tracks what they created: `create` on the first apply, \
+    BlockSpec::new(
+        "exec",
+        "Runs commands you provide and tracks what they created: `create` on the first apply, \
 `update` (or `create` again) on every change, `destroy` on destroy, `read` on refresh. Commands are argv \
 lists run without a shell (write `[\"sh\", \"-c\", \"…\"]` for one). Each command sees the deployment's `env`, \
 this block's `env`, and `APP_NAME`, `APP_GENERATION`, `APP_IMAGE` and `APP_OUTPUTS` (the recorded outputs as JSON).",
-        fields: vec![
+        vec![
             FieldSpec::new("create", StringList, Required, "Command run to create the deployment. If its stdout is a JSON object of strings, it becomes `outputs`."),
             FieldSpec::new("update", StringList, Optional, "Command run when the deployment changes; default: `create` again."),
             FieldSpec::new("destroy", StringList, Optional, "Command run on destroy. A failure keeps the deployment in state."),
@@ -62,7 +62,7 @@ this block's `env`, and `APP_NAME`, `APP_GENERATION`, `APP_IMAGE` and `APP_OUTPU
             FieldSpec::new("env", StringMap, Optional, "Extra environment for these commands."),
             FieldSpec::new("outputs", StringMap, Computed, "The JSON object of strings the create or update command printed, if any."),
         ],
-    }
+    )
 }
 
 /// Only a `read` command can observe an exec deployment.

@@ -32,6 +32,8 @@ pub struct FieldSpec {
     pub description: &'static str,
     /// Never shown in plans or logs.
     pub sensitive: bool,
+    /// Only in the configuration: never stored in plan or state (Terraform >= 1.11). Implies sensitive.
+    pub write_only: bool,
     /// Value used when the user leaves the field unset (implies OptionalComputed).
     pub default: Option<Json>,
     /// A change of this field cannot be applied in place.
@@ -40,9 +42,14 @@ pub struct FieldSpec {
 
 impl FieldSpec {
     pub const fn new(name: &'static str, ty: FieldType, presence: Presence, description: &'static str) -> Self {
-        Self { name, ty, presence, description, sensitive: false, default: None, forces_new: false }
+        Self { name, ty, presence, description, sensitive: false, write_only: false, default: None, forces_new: false }
     }
     pub fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+    pub fn write_only(mut self) -> Self {
+        self.write_only = true;
         self.sensitive = true;
         self
     }
@@ -64,6 +71,18 @@ pub struct BlockSpec {
     /// Markdown.
     pub description: &'static str,
     pub fields: Vec<FieldSpec>,
+    /// Nested blocks (at most one of each), named by their `name`.
+    pub blocks: Vec<BlockSpec>,
+}
+
+impl BlockSpec {
+    pub fn new(name: &'static str, description: &'static str, fields: Vec<FieldSpec>) -> Self {
+        Self { name, description, fields, blocks: Vec::new() }
+    }
+    pub fn with_block(mut self, block: BlockSpec) -> Self {
+        self.blocks.push(block);
+        self
+    }
 }
 
 /// A problem with a configuration value, at a path of field names below the block.

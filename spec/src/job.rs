@@ -46,32 +46,87 @@ pub mod status {
     pub const DRIFTED: &str = "drifted";
 }
 
+/// How to reach the Docker engine (the provider's `docker` block); unset fields fall back to
+/// `DOCKER_HOST` / `DOCKER_CERT_PATH` where the runner runs, then the default socket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EngineSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// Directory with `ca.pem`, `cert.pem`, `key.pem` for `tcp://` with TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_path: Option<String>,
+}
+
 /// Every operation on a build sends this as `request_json`; the source archive travels
 /// separately (`JobRequest.source_id`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BuildRequest {
     pub name: String,
-    /// The context hash computed where Terraform runs; recorded as an image label.
+    /// The context hash computed where Terraform runs; recorded as an image label. Empty for
+    /// builders without a source (`docker_pull`).
+    #[serde(default)]
     pub source_hash: String,
     /// The Dockerfile's path inside the source archive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dockerfile: Option<String>,
+    /// The resource's labels, applied to the image.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// The builder block, shaped by the builder's configuration type.
     #[serde(default)]
     pub config: Json,
+    /// The `registry` block (`docker` builder only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry: Option<crate::docker_build::RegistryConfig>,
+    #[serde(default)]
+    pub engine: EngineSettings,
+    /// Stored as the image label [`labels::BUILD_CONFIG`] so an import by digest can restore
+    /// the configuration (opaque to the runner).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_config: Option<String>,
+    /// Status only: also report the image's labels (`BuildRecord::build_config`, `source_hash`).
+    #[serde(default)]
+    pub read_labels: bool,
 }
 
-/// What a build job reports (`result_json`).
+impl BuildRequest {
+    /// Values to mask in every log line of the job.
+    pub fn secrets(&self) -> Vec<String> {
+        let pull_auth = serde_json::from_value::<crate::docker_build::DockerPullConfig>(self.config.clone()).ok().and_then(|c| c.auth);
+        let registry_auth = self.registry.as_ref().and_then(|r| r.auth.clone());
+        [pull_auth, registry_auth].into_iter().flatten().filter_map(|a| a.password).filter(|p| !p.is_empty()).collect()
+    }
+}
+
+/// What a build job reports (`result_json`); sent back as `prior_json` next time.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BuildRecord {
-    /// The reference deployments use.
+    /// The reference deployments use: `repository@sha256:…` when pushed or pulled by digest,
+    /// else the local image ID.
     pub image: String,
+    /// The engine's image ID (`sha256:…`), when the image is in the local engine.
+    #[serde(default)]
     pub image_id: String,
-    /// The local tag the build created (removed on destroy).
+    /// The local tag the build created (removed on destroy); empty when nothing was tagged.
+    #[serde(default)]
     pub tag: String,
+    #[serde(default)]
     pub source_hash: String,
+    /// Registry repository (`registry/path`), when pushed or pulled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    /// Registry tag pushed or resolved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registry_tag: Option<String>,
+    /// Manifest digest (`sha256:…`) exactly as the registry reports it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    /// Whether this job built the image (false: adopted from the registry or resolved).
+    #[serde(default)]
+    pub built: bool,
+    /// The image's [`labels::BUILD_CONFIG`] label, when asked for (`read_labels`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_config: Option<String>,
 }
 
 /// Image labels every build carries.
@@ -80,4 +135,6 @@ pub mod labels {
     pub const MANAGED_BY_VALUE: &str = "terraform-provider-app";
     pub const SOURCE_HASH: &str = "dev.terraform-provider-app.source-hash";
     pub const NAME: &str = "dev.terraform-provider-app.name";
+    /// The build's configuration as JSON, written by the provider (see `BuildRequest::build_config`).
+    pub const BUILD_CONFIG: &str = "dev.terraform-provider-app.build-config";
 }

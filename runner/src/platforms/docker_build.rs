@@ -70,7 +70,14 @@ impl Builder for DockerBuild {
         };
         let (built, ()) = tokio::join!(build, forward);
         let built = built.map_err(|e| engine_failure(e, prior_json.clone()))?;
-        Outcome::record(&BuildRecord { image: built.image_id.clone(), image_id: built.image_id, tag, source_hash: request.source_hash })
+        Outcome::record(&BuildRecord {
+            image: built.image_id.clone(),
+            image_id: built.image_id,
+            tag,
+            source_hash: request.source_hash,
+            built: true,
+            ..Default::default()
+        })
     }
 }
 
