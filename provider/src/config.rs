@@ -1,6 +1,6 @@
 //! The provider block: where jobs run and with what environment.
 
-use crate::framework::schema::{Attribute, Block, Schema};
+use crate::framework::schema::{Attribute, Block, Nesting, Schema};
 use crate::framework::{AttrPath, Diagnostics};
 use crate::runner::RunnerSettings;
 use app_cty::Value;
@@ -21,8 +21,24 @@ started on demand on the machine that runs Terraform.",
         .attr(Attribute::string_map("runner_env").optional().describe(
             "Environment variables for the on-demand runner and every command it runs, e.g. \
 `HTTPS_PROXY` and `NO_PROXY` (a runner profile).",
-        )),
+        ))
+        .block(
+            "docker",
+            Nesting::Single,
+            Block::new("How runners reach the Docker engine. Default: `DOCKER_HOST` (and `DOCKER_CERT_PATH`) where the runner runs, then the local socket.")
+                .attr(Attribute::string("host").optional().describe("`unix:///var/run/docker.sock` or `tcp://host:2376`."))
+                .attr(Attribute::string("cert_path").optional().describe(
+                    "Directory with `ca.pem`, `cert.pem` and `key.pem` for a `tcp://` engine with TLS (as `DOCKER_CERT_PATH`).",
+                )),
+        ),
     }
+}
+
+/// The `docker` block as the runner receives it.
+pub fn engine(config: &Value) -> app_spec::job::EngineSettings {
+    let docker = config.attr("docker").filter(|d| !d.is_null());
+    let field = |name: &str| docker.and_then(|d| d.attr(name)).and_then(Value::as_str).map(str::to_string);
+    app_spec::job::EngineSettings { host: field("host"), cert_path: field("cert_path") }
 }
 
 pub fn validate(config: &Value, diags: &mut Diagnostics) {
@@ -33,6 +49,27 @@ pub fn validate(config: &Value, diags: &mut Diagnostics) {
                 "Empty runner path",
                 "Leave `runner_path` unset to use the app-runner next to the provider.",
             );
+        }
+    }
+    if let Some(docker) = config.attr("docker").filter(|d| !d.is_null()) {
+        if let Some(host) = docker.attr("host").and_then(Value::as_str) {
+            let scheme_ok = ["unix://", "tcp://", "http://", "/"].iter().any(|p| host.starts_with(p));
+            if !scheme_ok {
+                diags.error_at(
+                    AttrPath::attr("docker").then_attr("host"),
+                    "Unsupported Docker host",
+                    format!("{host:?} is not a Docker engine address; use `unix:///path/to/docker.sock` or `tcp://host:port`."),
+                );
+            }
+        }
+        if let Some(path) = docker.attr("cert_path").and_then(Value::as_str) {
+            if path.trim().is_empty() {
+                diags.error_at(
+                    AttrPath::attr("docker").then_attr("cert_path"),
+                    "Empty cert_path",
+                    "Leave `cert_path` unset for an engine without TLS.",
+                );
+            }
         }
     }
     if let Some(env) = config.attr("runner_env").and_then(Value::as_map) {

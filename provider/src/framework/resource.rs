@@ -14,6 +14,8 @@ pub struct Ctx {
     pub runner: Arc<Runner>,
     /// Becomes true when Terraform asks the provider to stop (Ctrl-C).
     pub stop: watch::Receiver<bool>,
+    /// The provider's `docker` block: how runners reach the Docker engine.
+    pub engine: app_spec::job::EngineSettings,
 }
 
 pub struct PlanRequest<'a> {

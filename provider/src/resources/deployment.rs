@@ -2,14 +2,14 @@
 //! generation; the platform's own record travels in private state.
 
 use super::{
-    chosen_platform, json_to_value, str_attr, string_map, to_json, validate_env_keys, validate_name, validate_platform,
-    with_platform_blocks,
+    chosen_platform, job_failure, json_to_value, runner_failure, str_attr, string_map, to_json, validate_env_keys, validate_name,
+    validate_platform, with_platform_blocks,
 };
 use crate::framework::plan::{attr_mut, set_attr, unknowns_to_null, Planned};
 use crate::framework::resource::PlanRequest;
 use crate::framework::schema::{Attribute, Block, Schema};
 use crate::framework::{timeouts, ApplyResult, AttrPath, Ctx, Diagnostics, ReadResult, Resource};
-use crate::runner::{Finished, RunnerError};
+use crate::runner::Finished;
 use app_cty::{Number, Value};
 use app_proto::runner::job_result::Outcome;
 use app_proto::runner::{JobRequest, Operation, Role as JobRole};
@@ -84,23 +84,6 @@ impl AppDeployment {
         }
         serde_json::from_str(&finished.result_json).ok()
     }
-}
-
-fn runner_failure(diags: &mut Diagnostics, what: &str, name: &str, error: &RunnerError) {
-    diags.error(format!("Could not {what} deployment {name:?}"), error.to_string());
-}
-
-fn job_failure(diags: &mut Diagnostics, what: &str, name: &str, finished: &Finished) {
-    let detail = if finished.detail.trim().is_empty() {
-        finished.error.clone()
-    } else {
-        format!("{}\n\nLast lines of output:\n{}", finished.error, finished.detail.trim_end())
-    };
-    let summary = match finished.outcome {
-        Outcome::Cancelled => format!("Cancelled: {what} deployment {name:?}"),
-        _ => format!("Failed to {what} deployment {name:?}"),
-    };
-    diags.error(summary, detail);
 }
 
 #[async_trait::async_trait]
@@ -199,7 +182,7 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
         let finished = match ctx.runner.run(job, &mut stop).await {
             Ok(f) => f,
             Err(e) => {
-                runner_failure(&mut diags, "create", &name, &e);
+                runner_failure(&mut diags, "create", "deployment", &name, &e);
                 return ApplyResult { state: Value::Null, private: Vec::new(), diags };
             }
         };
@@ -210,7 +193,7 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
                 ApplyResult { state, private: finished.result_json.into_bytes(), diags }
             }
             (_, record) => {
-                job_failure(&mut diags, "create", &name, &finished);
+                job_failure(&mut diags, "create", "deployment", &name, &finished);
                 // Keep what was created: a tainted resource is destroyed and created again.
                 let record = record.unwrap_or(DeploymentRecord { generation: 1, status: status::FAILED.into(), ..Default::default() });
                 self.apply_record(&mut state, &platform, &DeploymentRecord { status: status::FAILED.into(), ..record.clone() });
@@ -238,7 +221,7 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
         let finished = match ctx.runner.run(job, &mut stop).await {
             Ok(f) => f,
             Err(e) => {
-                runner_failure(&mut diags, "read", &name, &e);
+                runner_failure(&mut diags, "read", "deployment", &name, &e);
                 return ReadResult { state: state.clone(), private: private.to_vec(), diags };
             }
         };
@@ -256,7 +239,7 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
                 ReadResult { state: new_state, private: finished.result_json.into_bytes(), diags }
             }
             _ => {
-                job_failure(&mut diags, "read", &name, &finished);
+                job_failure(&mut diags, "read", "deployment", &name, &finished);
                 ReadResult { state: state.clone(), private: private.to_vec(), diags }
             }
         }
@@ -285,7 +268,7 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
         let finished = match ctx.runner.run(job, &mut stop).await {
             Ok(f) => f,
             Err(e) => {
-                runner_failure(&mut diags, "update", &name, &e);
+                runner_failure(&mut diags, "update", "deployment", &name, &e);
                 return ApplyResult { state: prior.clone(), private: private.to_vec(), diags };
             }
         };
@@ -296,7 +279,7 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
                 ApplyResult { state, private: finished.result_json.into_bytes(), diags }
             }
             (_, record) => {
-                job_failure(&mut diags, "update", &name, &finished);
+                job_failure(&mut diags, "update", "deployment", &name, &finished);
                 // The prior values stay, marked failed, so the next plan proposes the change again.
                 let mut state = prior.clone();
                 set_attr(&mut state, "status", Value::string(status::FAILED));
@@ -319,11 +302,11 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
         match ctx.runner.run(job, &mut stop).await {
             Ok(finished) if finished.outcome == Outcome::Succeeded => ApplyResult { state: Value::Null, private: Vec::new(), diags },
             Ok(finished) => {
-                job_failure(&mut diags, "destroy", &name, &finished);
+                job_failure(&mut diags, "destroy", "deployment", &name, &finished);
                 ApplyResult { state: prior.clone(), private: private.to_vec(), diags }
             }
             Err(e) => {
-                runner_failure(&mut diags, "destroy", &name, &e);
+                runner_failure(&mut diags, "destroy", "deployment", &name, &e);
                 ApplyResult { state: prior.clone(), private: private.to_vec(), diags }
             }
         }

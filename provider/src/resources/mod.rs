@@ -61,7 +61,7 @@ impl<T: SchemaOnly> crate::framework::Resource for NotYetAvailable<T> {
 }
 
 pub fn all() -> Vec<Arc<dyn crate::framework::Resource>> {
-    vec![Arc::new(NotYetAvailable(build::AppBuild)), Arc::new(deployment::AppDeployment), Arc::new(NotYetAvailable(release::AppRelease))]
+    vec![Arc::new(build::AppBuild), Arc::new(deployment::AppDeployment), Arc::new(NotYetAvailable(release::AppRelease))]
 }
 
 fn field_type(ty: FieldType) -> Type {
@@ -88,16 +88,24 @@ fn field_attribute(f: &FieldSpec) -> Attribute {
     if f.sensitive {
         a = a.sensitive();
     }
+    if f.write_only {
+        a = a.write_only();
+    }
     if f.forces_new {
         a = a.requires_replace();
     }
     a
 }
 
+/// The Terraform block of a block spec, nested blocks (single) included.
+pub fn spec_block(spec: &BlockSpec) -> Block {
+    let block = spec.fields.iter().fold(Block::new(spec.description), |b, f| b.attr(field_attribute(f)));
+    spec.blocks.iter().fold(block, |b, nested| b.block(nested.name, Nesting::Single, spec_block(nested)))
+}
+
 /// The Terraform block of one ready catalog entry.
 pub fn platform_block(p: &PlatformSpec) -> Block {
-    let spec: BlockSpec = (p.block)();
-    spec.fields.iter().fold(Block::new(spec.description), |b, f| b.attr(field_attribute(f)))
+    spec_block(&(p.block)())
 }
 
 /// Adds one optional single block per ready catalog entry of `role`. Planned entries get no block:
@@ -140,16 +148,7 @@ pub fn validate_platform(config: &Value, role: Role, resource: &str, diags: &mut
         }
         [one] => {
             let json = to_json(config.attr(one.name).unwrap_or(&Value::Null));
-            for e in (one.validate)(&json) {
-                let mut path = AttrPath::attr(one.name);
-                for (i, step) in e.path.iter().enumerate() {
-                    path = match (i, step.parse::<i64>()) {
-                        (i, Ok(n)) if i > 0 => path.then_index(n),
-                        _ => path.then_attr(step),
-                    };
-                }
-                diags.error_at(path, e.summary, e.detail);
-            }
+            field_errors(Some(one.name), (one.validate)(&json), diags);
             Some((*one).clone())
         }
         [first, rest @ ..] => {
@@ -161,6 +160,24 @@ pub fn validate_platform(config: &Value, role: Role, resource: &str, diags: &mut
                 );
             }
             None
+        }
+    }
+}
+
+/// Reports field errors as diagnostics, below the block `under` when given.
+pub fn field_errors(under: Option<&str>, errors: Vec<app_spec::FieldError>, diags: &mut Diagnostics) {
+    for e in errors {
+        let mut path = under.map(AttrPath::attr);
+        for step in &e.path {
+            path = Some(match (path, step.parse::<i64>()) {
+                (Some(p), Ok(n)) => p.then_index(n),
+                (Some(p), Err(_)) => p.then_attr(step),
+                (None, _) => AttrPath::attr(step),
+            });
+        }
+        match path {
+            Some(path) => diags.error_at(path, e.summary, e.detail),
+            None => diags.error(e.summary, e.detail),
         }
     }
 }
@@ -243,4 +260,23 @@ pub fn validate_name(config: &Value, attr: &str, diags: &mut Diagnostics) {
             format!("{name:?} is not a valid name: use 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit (it names containers, Kubernetes objects and functions)."),
         );
     }
+}
+
+/// A job that could not run at all (runner missing, connection lost).
+pub fn runner_failure(diags: &mut Diagnostics, what: &str, kind: &str, name: &str, error: &crate::runner::RunnerError) {
+    diags.error(format!("Could not {what} {kind} {name:?}"), error.to_string());
+}
+
+/// A job that ran and failed: the runner's message and the output tail.
+pub fn job_failure(diags: &mut Diagnostics, what: &str, kind: &str, name: &str, finished: &crate::runner::Finished) {
+    let detail = if finished.detail.trim().is_empty() {
+        finished.error.clone()
+    } else {
+        format!("{}\n\nLast lines of output:\n{}", finished.error, finished.detail.trim_end())
+    };
+    let summary = match finished.outcome {
+        app_proto::runner::job_result::Outcome::Cancelled => format!("Cancelled: {what} {kind} {name:?}"),
+        _ => format!("Failed to {what} {kind} {name:?}"),
+    };
+    diags.error(summary, detail);
 }

@@ -79,7 +79,13 @@ impl ProviderService {
             return ctx;
         }
         let mut guard = self.ctx.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        guard.get_or_insert_with(|| Ctx { runner: Arc::new(Runner::new(RunnerSettings::default())), stop: self.stop.subscribe() }).clone()
+        guard
+            .get_or_insert_with(|| Ctx {
+                runner: Arc::new(Runner::new(RunnerSettings::default())),
+                stop: self.stop.subscribe(),
+                engine: Default::default(),
+            })
+            .clone()
     }
 }
 
@@ -135,11 +141,15 @@ impl Provider for ProviderService {
             if !cfg.is_wholly_known() {
                 diags.error(
                     "Provider configuration depends on values not known yet",
-                    "`runner_path` and `runner_env` must be known at plan time; use values that do not depend on resources created in the same apply.",
+                    "`runner_path`, `runner_env` and the `docker` block must be known at plan time; use values that do not depend on resources created in the same apply.",
                 );
             }
             if !diags.has_errors() {
-                let ctx = Ctx { runner: Arc::new(Runner::new(config::settings(&cfg))), stop: self.stop.subscribe() };
+                let ctx = Ctx {
+                    runner: Arc::new(Runner::new(config::settings(&cfg))),
+                    stop: self.stop.subscribe(),
+                    engine: config::engine(&cfg),
+                };
                 if let Ok(mut guard) = self.ctx.write() {
                     *guard = Some(ctx);
                 }
