@@ -11,8 +11,10 @@ log "Terraform versions under test: $(tr '\n' ' ' <"$APP_CACHE/terraform-binarie
 ensure_apt busybox-static
 "$APP_REPO_ROOT/scripts/docker-engine.sh" start
 "$APP_REPO_ROOT/scripts/registry.sh" start
+"$APP_REPO_ROOT/scripts/moto.sh" start
 eval "$("$APP_REPO_ROOT/scripts/docker-engine.sh" env)"
 eval "$("$APP_REPO_ROOT/scripts/registry.sh" env)"
+eval "$("$APP_REPO_ROOT/scripts/moto.sh" env)"
 cd "$APP_REPO_ROOT"
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -q -- -D warnings
