@@ -577,6 +577,10 @@ immutable reference (`repository@sha256:…` once pushed).",
                         }
                         None => state.clone(),
                     };
+                    if new_state.attr("name").is_none_or(Value::is_null) {
+                        let name = default_name(&new_state).unwrap_or_else(|| "app".into());
+                        set_attr(&mut new_state, "name", Value::String(name));
+                    }
                 }
                 // Only what the registry or engine can change; the rest is what the apply recorded
                 // (after import: everything, restored above).

@@ -1,0 +1,273 @@
+//! `app_build` with the docker and docker_pull builders against the real engine and the test
+//! registries that scripts/test.sh starts (`APP_TEST_REGISTRY*`, `DOCKER_HOST`).
+
+use app_acceptance::{for_each_terraform, Workdir};
+use std::path::Path;
+use std::process::Command;
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("{name} is unset: run the tests through scripts/test.sh (it starts dockerd and the registries)"))
+}
+
+/// A name unique to this test run and Terraform binary.
+fn unique(wd: &Workdir, prefix: &str) -> String {
+    let version: String = wd.version().chars().filter(char::is_ascii_digit).collect();
+    format!("{prefix}-{}-{version}", std::process::id())
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("run the docker CLI");
+    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `repo:tag` names in the engine whose repository contains `needle`.
+fn local_tags(needle: &str) -> Vec<String> {
+    docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]).lines().filter(|l| l.contains(needle)).map(str::to_string).collect()
+}
+
+/// Removes every local image whose repository contains `needle` (a "fresh CI machine").
+fn remove_local_images(needle: &str) {
+    for tag in local_tags(needle) {
+        docker(&["rmi", "-f", &tag]);
+    }
+}
+
+/// The registry's `Docker-Content-Digest` for `repo:tag` (`registry/path`), or None on 404.
+fn registry_digest(registry: &str, path: &str, tag: &str, user: Option<(&str, &str)>) -> Option<String> {
+    let url = format!("http://{registry}/v2/{path}/manifests/{tag}");
+    let mut c = Command::new("curl");
+    c.args(["-sI", "--max-time", "10"]);
+    for accept in [
+        "application/vnd.docker.distribution.manifest.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.index.v1+json",
+    ] {
+        c.args(["-H", &format!("Accept: {accept}")]);
+    }
+    if let Some((u, p)) = user {
+        c.args(["-u", &format!("{u}:{p}")]);
+    }
+    let out = c.arg(&url).output().expect("run curl");
+    let head = String::from_utf8_lossy(&out.stdout).to_string();
+    if !head.starts_with("HTTP/1.1 200") {
+        return None;
+    }
+    head.lines().find_map(|l| l.to_ascii_lowercase().starts_with("docker-content-digest:").then(|| l.split_once(':').map(|x| x.1.trim().to_string())).flatten())
+}
+
+/// A `FROM scratch` app: busybox, a page, and a file `.dockerignore` leaves out.
+fn write_app(dir: &Path, page: &str, extra_dockerfile: &str) {
+    std::fs::create_dir_all(dir.join("site")).expect("mkdir app");
+    std::fs::copy("/bin/busybox", dir.join("busybox")).expect("busybox-static is installed (scripts/test.sh installs it)");
+    std::fs::write(dir.join("site/index.html"), page).expect("write page");
+    std::fs::write(dir.join("NOTES.md"), "not part of the image\n").expect("write notes");
+    std::fs::write(dir.join(".dockerignore"), "NOTES.md\n").expect("write .dockerignore");
+    std::fs::write(dir.join("Dockerfile"), format!("FROM scratch\nCOPY busybox /bin/busybox\nCOPY site/ /site/\n{extra_dockerfile}")).expect("write Dockerfile");
+}
+
+fn registry_config(repo: &str) -> String {
+    format!(
+        r#"
+resource "app_build" "web" {{
+  source = "${{path.module}}/app"
+  docker {{}}
+  registry {{
+    image = "{repo}"
+  }}
+}}
+
+output "image"  {{ value = app_build.web.image }}
+output "digest" {{ value = app_build.web.digest }}
+output "tag"    {{ value = app_build.web.tag }}
+"#
+    )
+}
+
+fn output(wd: &Workdir, name: &str) -> String {
+    wd.ok(&["output", "-raw", name]).stdout.trim().to_string()
+}
+
+#[test]
+fn build_push_detect_changes_adopt_import_destroy() {
+    let registry = env("APP_TEST_REGISTRY");
+    for_each_terraform("docker-build", |wd| {
+        let name = unique(wd, "acc-web");
+        let repo = format!("{registry}/{name}");
+        write_app(&wd.path("app"), "<h1>v1</h1>\n", "");
+        wd.write_main(&registry_config(&repo));
+
+        // Build + push: the image is the registry's digest for the tag.
+        let (code, plan) = wd.plan_code();
+        assert_eq!(code, 2, "{}", plan.all());
+        assert!(plan.stdout.contains("source_hash = \"sha256:"), "source_hash is known at plan time:\n{}", plan.stdout);
+        wd.apply();
+        let (image, digest, tag) = (output(wd, "image"), output(wd, "digest"), output(wd, "tag"));
+        assert_eq!(registry_digest(&registry, &name, &tag, None).as_deref(), Some(digest.as_str()), "the registry has the digest");
+        assert_eq!(image, format!("{repo}@{digest}"));
+        assert_eq!(wd.resource("app_build.web").expect("state")["name"], name, "name defaults to the repository's");
+        wd.assert_empty_plan("after build and push");
+
+        // A file .dockerignore leaves out changes nothing.
+        std::fs::write(wd.path("app/NOTES.md"), "edited\n").expect("edit notes");
+        wd.assert_empty_plan("after editing an ignored file");
+
+        // One changed file: plan shows the update and names the file.
+        std::fs::write(wd.path("app/site/index.html"), "<h1>v2</h1>\n").expect("edit page");
+        let (code, plan) = wd.plan_code();
+        assert_eq!(code, 2, "{}", plan.all());
+        assert!(plan.stdout.contains("source_hash") && plan.stdout.contains("image"), "{}", plan.stdout);
+        assert!(plan.all().contains("site/index.html"), "the warning names the changed file:\n{}", plan.all());
+        assert!(!plan.all().contains("NOTES.md"), "{}", plan.all());
+        wd.apply();
+        let digest2 = output(wd, "digest");
+        assert_ne!(digest2, digest);
+        assert_eq!(registry_digest(&registry, &name, &output(wd, "tag"), None).as_deref(), Some(digest2.as_str()));
+        wd.assert_empty_plan("after the second build");
+
+        // A fresh engine: plan stays empty (identity is in the registry, not the engine).
+        remove_local_images(&name);
+        wd.assert_empty_plan("with no local images");
+
+        // A fresh machine with empty state: the registry's image is adopted, nothing is built.
+        let fresh = Workdir::new(&wd.terraform, "docker-build-fresh");
+        write_app(&fresh.path("app"), "<h1>v2</h1>\n", "");
+        fresh.write_main(&registry_config(&repo));
+        let applied = fresh.apply();
+        assert_eq!(output(&fresh, "digest"), digest2, "adopted the pushed image:\n{}", applied.all());
+        assert!(local_tags(&name).is_empty(), "nothing was built or pulled: {:?}", local_tags(&name));
+        fresh.assert_empty_plan("after adopting");
+
+        // Import by digest restores the configuration from the image: empty plan.
+        let imported = Workdir::new(&wd.terraform, "docker-build-import");
+        write_app(&imported.path("app"), "<h1>v2</h1>\n", "");
+        imported.write_main(&registry_config(&repo));
+        imported.ok(&["import", "-no-color", "-input=false", "app_build.web", &format!("{repo}@{digest2}")]);
+        imported.assert_empty_plan("after import by digest");
+
+        // docker_pull of the pushed tag resolves the same digest.
+        let pull = Workdir::new(&wd.terraform, "docker-pull");
+        pull.write_main(&format!(
+            "resource \"app_build\" \"base\" {{\n  docker_pull {{ image = \"{repo}:{}\" }}\n}}\noutput \"image\" {{ value = app_build.base.image }}\n",
+            output(wd, "tag")
+        ));
+        pull.apply();
+        assert_eq!(output(&pull, "image"), format!("{repo}@{digest2}"));
+        pull.assert_empty_plan("after docker_pull");
+        pull.destroy();
+
+        // Destroy removes the local tags it created; the registry keeps the manifest.
+        let tag2 = output(wd, "tag");
+        fresh.destroy();
+        imported.ok(&["state", "rm", "app_build.web"]);
+        wd.destroy();
+        assert!(local_tags(&name).is_empty(), "destroy left tags: {:?}", local_tags(&name));
+        assert_eq!(registry_digest(&registry, &name, &tag2, None).as_deref(), Some(digest2.as_str()), "the manifest is kept");
+        assert!(wd.state_list().is_empty());
+    });
+}
+
+#[test]
+fn registry_auth_wrong_then_right_password() {
+    let registry = env("APP_TEST_REGISTRY_AUTH");
+    let (user, password) = (env("APP_TEST_REGISTRY_USER"), env("APP_TEST_REGISTRY_PASSWORD"));
+    for_each_terraform("docker-auth", |wd| {
+        let name = unique(wd, "acc-auth");
+        write_app(&wd.path("app"), "<h1>auth</h1>\n", "");
+        wd.write_main(&format!(
+            r#"
+variable "password" {{
+  type      = string
+  sensitive = true
+}}
+
+resource "app_build" "web" {{
+  source = "${{path.module}}/app"
+  docker {{}}
+  registry {{
+    image = "{registry}/{name}"
+    auth {{
+      username = "{user}"
+      password = var.password
+    }}
+  }}
+}}
+
+output "digest" {{ value = app_build.web.digest }}
+output "tag"    {{ value = app_build.web.tag }}
+"#
+        ));
+        let wrong = wd.run(&["apply", "-auto-approve", "-no-color", "-input=false", "-var", "password=not-the-password"]);
+        assert_ne!(wrong.code, 0, "a wrong password fails the apply");
+        let all = wrong.all();
+        assert!(all.contains("401") || all.to_lowercase().contains("authentication"), "a clear 401 diagnostic:\n{all}");
+        assert!(all.contains(&registry), "names the registry:\n{all}");
+        assert!(!all.contains("not-the-password"), "the password never appears:\n{all}");
+        assert!(wd.state_list().is_empty(), "nothing half-recorded: {:?}", wd.state_list());
+
+        let right = &format!("password={password}");
+        wd.ok(&["apply", "-auto-approve", "-no-color", "-input=false", "-var", right]);
+        let digest = output(wd, "digest");
+        assert_eq!(registry_digest(&registry, &name, &output(wd, "tag"), Some((&user, &password))).as_deref(), Some(digest.as_str()));
+        let state = std::fs::read_to_string(wd.path("terraform.tfstate")).expect("state file");
+        assert!(!state.contains(&password), "the write-only password is not in state");
+        let (code, plan) = wd.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false", "-var", right]).into_code();
+        assert_eq!(code, 0, "empty plan after the push:\n{plan}");
+        wd.ok(&["destroy", "-auto-approve", "-no-color", "-input=false", "-var", right]);
+        assert!(local_tags(&name).is_empty());
+    });
+}
+
+trait IntoCode {
+    fn into_code(self) -> (i32, String);
+}
+
+impl IntoCode for app_acceptance::Run {
+    fn into_code(self) -> (i32, String) {
+        let all = self.all();
+        (self.code, all)
+    }
+}
+
+#[test]
+fn local_build_errors_at_plan_and_apply() {
+    for_each_terraform("docker-errors", |wd| {
+        let name = unique(wd, "acc-local");
+        write_app(&wd.path("app"), "<h1>local</h1>\n", "");
+        let config = |dockerfile: &str| {
+            format!(
+                "resource \"app_build\" \"web\" {{\n  name   = \"{name}\"\n  source = \"${{path.module}}/app\"\n  docker {{ dockerfile = \"{dockerfile}\" }}\n}}\noutput \"image\" {{ value = app_build.web.image }}\n"
+            )
+        };
+        // Missing Dockerfile: an error at plan time naming the path.
+        wd.write_main(&config("build/Missing.Dockerfile"));
+        let plan = wd.run(&["plan", "-no-color", "-input=false"]);
+        assert_ne!(plan.code, 0);
+        assert!(plan.all().contains("Dockerfile not found") && plan.all().contains("build/Missing.Dockerfile"), "{}", plan.all());
+
+        // A local build: image is the engine's image ID.
+        wd.write_main(&config("Dockerfile"));
+        wd.apply();
+        let image = output(wd, "image");
+        assert!(image.starts_with("sha256:"), "{image}");
+        assert_eq!(docker(&["image", "inspect", "--format", "{{.Id}}", &image]).trim(), image);
+        wd.assert_empty_plan("after a local build");
+
+        // A failing RUN step: the apply fails with the step and the output tail; state keeps the old image.
+        write_app(&wd.path("app"), "<h1>local</h1>\n", "RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo boom-output; exit 3\"]\n");
+        let failed = wd.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        assert_ne!(failed.code, 0);
+        assert!(failed.all().contains("RUN") && failed.all().contains("boom-output"), "step and output tail:\n{}", failed.all());
+        assert_eq!(wd.resource("app_build.web").expect("still in state")["image"], image, "state unchanged");
+
+        // Deleted out of band: the plan builds it again.
+        write_app(&wd.path("app"), "<h1>local</h1>\n", "");
+        remove_local_images(&name);
+        let (code, plan) = wd.plan_code();
+        assert_eq!(code, 2, "a deleted image is planned again:\n{}", plan.all());
+        wd.apply();
+        wd.destroy();
+        assert!(local_tags(&name).is_empty(), "{:?}", local_tags(&name));
+    });
+}
