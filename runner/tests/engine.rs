@@ -9,6 +9,7 @@
 use app_runner::engine::docker::{tar_directory, BuildOptions, DockerEngine, EngineError};
 use app_runner::engine::registry::{RegistryClient, RegistryError};
 use app_runner::engine::RegistryAuth;
+use app_spec::job::EngineSettings;
 use futures::FutureExt;
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -148,7 +149,7 @@ async fn clean(engine: &DockerEngine, images: &[String], manifests: &[(String, R
 #[tokio::test]
 async fn build_inspect_push_and_read_back_from_the_open_registry() {
     let rig = rig();
-    let engine = DockerEngine::connect(None).await.unwrap();
+    let engine = DockerEngine::connect(&EngineSettings::default()).await.unwrap();
     let repo = unique("open");
     let local = format!("{repo}:build");
     let remote = format!("{}/{repo}/nested/app:v1", rig.open);
@@ -207,7 +208,7 @@ async fn build_inspect_push_and_read_back_from_the_open_registry() {
 #[tokio::test]
 async fn push_to_the_auth_registry_needs_the_right_password() {
     let rig = rig();
-    let engine = DockerEngine::connect(None).await.unwrap();
+    let engine = DockerEngine::connect(&EngineSettings::default()).await.unwrap();
     let repo = unique("auth");
     let remote = format!("{}/{repo}:v1", rig.auth);
     let good = RegistryAuth::new(rig.user.clone(), rig.password.clone());
@@ -248,7 +249,7 @@ async fn push_to_the_auth_registry_needs_the_right_password() {
 #[tokio::test]
 async fn a_failing_run_reports_the_step_and_the_output_tail() {
     let _rig = rig();
-    let engine = DockerEngine::connect(None).await.unwrap();
+    let engine = DockerEngine::connect(&EngineSettings::default()).await.unwrap();
     let tag = format!("{}:fail", unique("fail"));
     // A unique first instruction: this build's cached layers are its own, so removing them
     // cannot race with another test's build.
@@ -289,19 +290,33 @@ LABEL never=reached\n"
 #[tokio::test]
 async fn an_unreachable_engine_names_the_address_and_how_to_set_it() {
     for address in ["unix:///nonexistent/app-test/docker.sock", "tcp://127.0.0.1:1"] {
-        let err = DockerEngine::connect(Some(address)).await.unwrap_err();
+        let err = DockerEngine::connect(&host(address)).await.unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, EngineError::Unreachable { .. }), "{err:?}");
         assert!(text.contains(address), "{text}");
         assert!(text.contains("DOCKER_HOST") && text.contains("docker {"), "{text}");
     }
-    let err = DockerEngine::connect(Some("ssh://user@host")).await.unwrap_err();
+    let err = DockerEngine::connect(&host("ssh://user@host")).await.unwrap_err();
     assert!(matches!(err, EngineError::BadAddress { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn tls_to_a_tcp_engine_is_refused_clearly() {
+    let settings = EngineSettings { host: Some("tcp://127.0.0.1:1".into()), cert_path: Some("/nonexistent/certs".into()) };
+    let err = DockerEngine::connect(&settings).await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, EngineError::BadAddress { .. }), "{err:?}");
+    assert!(text.contains("cert_path") && text.contains("TLS") && text.contains("not supported"), "{text}");
+    assert!(text.contains("tcp://127.0.0.1:1"), "{text}");
+}
+
+fn host(address: &str) -> EngineSettings {
+    EngineSettings { host: Some(address.to_string()), cert_path: None }
 }
 
 #[tokio::test]
 async fn the_rig_engine_answers() {
     let _rig = rig();
-    let engine = DockerEngine::connect(None).await.unwrap();
+    let engine = DockerEngine::connect(&EngineSettings::default()).await.unwrap();
     assert!(engine.api_version().starts_with("1."), "{}", engine.api_version());
 }

@@ -69,6 +69,29 @@ pub struct RegistryConfig {
     pub delete_on_destroy: Option<bool>,
 }
 
+impl RegistryConfig {
+    /// The tag to push or adopt: `tag`, else [`hash_tag`] of `source_hash`.
+    pub fn tag_for(&self, source_hash: &str) -> String {
+        self.tag.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| hash_tag(source_hash))
+    }
+
+    /// `local = true`: tag in the engine only, push nothing.
+    pub fn is_local(&self) -> bool {
+        self.local == Some(true)
+    }
+}
+
+impl RegistryCredentials {
+    /// `(username, password)` when both are set and the password is not empty (refreshes and
+    /// destroys get no password: it is write-only).
+    pub fn complete(&self) -> Option<(&str, &str)> {
+        match (self.username.as_deref(), self.password.as_deref()) {
+            (Some(user), Some(password)) if !password.is_empty() => Some((user, password)),
+            _ => None,
+        }
+    }
+}
+
 /// The `docker_pull` builder block.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DockerPullConfig {
@@ -325,6 +348,21 @@ mod tests {
     #[test]
     fn hash_tags_are_short_hex() {
         assert_eq!(hash_tag("sha256:0123456789abcdef"), "0123456789ab");
+        let mut registry = RegistryConfig { image: "127.0.0.1:5000/web".into(), ..Default::default() };
+        assert_eq!(registry.tag_for("sha256:0123456789abcdef"), "0123456789ab");
+        registry.tag = Some("v1".into());
+        assert_eq!(registry.tag_for("sha256:0123456789abcdef"), "v1");
+        assert!(!registry.is_local());
+    }
+
+    #[test]
+    fn credentials_are_complete_only_with_a_password() {
+        let mut c = RegistryCredentials { username: Some("ci".into()), password: None };
+        assert_eq!(c.complete(), None);
+        c.password = Some(String::new());
+        assert_eq!(c.complete(), None);
+        c.password = Some("pw".into());
+        assert_eq!(c.complete(), Some(("ci", "pw")));
     }
 
     #[test]

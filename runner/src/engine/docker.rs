@@ -2,11 +2,16 @@
 //!
 //! Addresses: `unix:///path` (or a bare `/path`) and `tcp://host:port` (plain, no TLS). The API
 //! version is negotiated with the engine, so old (20.10, API 1.41) and new engines both work.
+//!
+//! TLS to a `tcp://` engine (`DOCKER_TLS_VERIFY`, a `cert_path`) is refused with a clear error:
+//! bollard's `ssl` features need crates (hyper-rustls, rustls-native-certs) this build does not
+//! carry yet.
 
 use super::registry::Reference;
 use super::RegistryAuth;
+use app_spec::job::EngineSettings;
 use bollard::auth::DockerCredentials;
-use bollard::query_parameters::{BuildImageOptions, PushImageOptions, RemoveImageOptions, TagImageOptions};
+use bollard::query_parameters::{BuildImageOptions, CreateImageOptions, PushImageOptions, RemoveImageOptions, TagImageOptions};
 use bollard::{body_full, body_try_stream, ClientVersion, Docker};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
@@ -39,10 +44,18 @@ pub enum EngineError {
         /// The last [`TAIL_LINES`] output lines.
         tail: Vec<String>,
     },
-    #[error("authentication failed for registry {registry} while pushing {image}: check the username and password ({message})")]
-    AuthFailed { registry: String, image: String, message: String },
+    #[error("authentication failed for registry {registry} while {action} {image}: check the username and password ({message})")]
+    AuthFailed {
+        registry: String,
+        /// `pushing` or `pulling`.
+        action: String,
+        image: String,
+        message: String,
+    },
     #[error("pushing {image} failed: {message}")]
     PushFailed { image: String, message: String },
+    #[error("pulling {image} failed: {message}")]
+    PullFailed { image: String, message: String },
     #[error("image {reference} does not exist in the Docker engine")]
     NoSuchImage { reference: String },
     #[error("invalid image reference `{reference}`: {reason}")]
@@ -104,17 +117,19 @@ pub struct DockerEngine {
 }
 
 impl DockerEngine {
-    /// Connects to `address`, else `$DOCKER_HOST`, else [`DEFAULT_ADDRESS`], checks `/_ping` and
+    /// Connects to the engine `settings` name: `host`, else `$DOCKER_HOST`, else
+    /// [`DEFAULT_ADDRESS`]; `cert_path` overrides `$DOCKER_CERT_PATH`. Checks `/_ping` and
     /// negotiates the API version.
-    pub async fn connect(address: Option<&str>) -> Result<Self, EngineError> {
+    pub async fn connect(settings: &EngineSettings) -> Result<Self, EngineError> {
         let env = std::env::var("DOCKER_HOST").ok().filter(|v| !v.trim().is_empty());
-        let (address, origin) = match (address.map(str::trim).filter(|a| !a.is_empty()), env) {
+        let (address, origin) = match (settings.host.as_deref().map(str::trim).filter(|a| !a.is_empty()), env) {
             (Some(a), _) => (a.to_string(), "from the provider configuration"),
             (None, Some(env)) => (env, "from DOCKER_HOST"),
             (None, None) => (DEFAULT_ADDRESS.to_string(), "the default address"),
         };
+        let tls = tls_wanted(settings);
         let unreachable = |message: String| EngineError::Unreachable { address: address.clone(), origin: origin.to_string(), message };
-        let docker = open(&address, bollard::API_DEFAULT_VERSION).map_err(|e| match e {
+        let docker = open(&address, bollard::API_DEFAULT_VERSION, tls.as_deref()).map_err(|e| match e {
             OpenError::Bad(reason) => EngineError::BadAddress { address: address.clone(), reason },
             OpenError::Connect(message) => unreachable(message),
         })?;
@@ -129,7 +144,7 @@ impl DockerEngine {
             Ok(docker) => docker,
             Err(e) => match too_new(&e) {
                 Some(version) => {
-                    let docker = open(&address, &version).map_err(|e| unreachable(format!("{e:?}")))?;
+                    let docker = open(&address, &version, tls.as_deref()).map_err(|e| unreachable(format!("{e:?}")))?;
                     docker.ping().await.map_err(|e| unreachable(e.to_string()))?;
                     docker
                 }
@@ -305,7 +320,12 @@ impl DockerEngine {
         let mut digest: Option<String> = None;
         let fail = |message: String| {
             if is_auth_error(&message) {
-                EngineError::AuthFailed { registry: parsed.registry.clone(), image: image_ref.to_string(), message: scrub(&message, auth) }
+                EngineError::AuthFailed {
+                    registry: parsed.registry.clone(),
+                    action: "pushing".into(),
+                    image: image_ref.to_string(),
+                    message: scrub(&message, auth),
+                }
             } else {
                 EngineError::PushFailed { image: image_ref.to_string(), message: scrub(&message, auth) }
             }
@@ -339,6 +359,71 @@ impl DockerEngine {
             image: image_ref.to_string(),
             message: "the engine did not report the pushed digest".into(),
         })
+    }
+}
+
+impl DockerEngine {
+    /// Pulls `reference` (`repo[:tag]` or `repo@sha256:…`; `latest` when neither) into the
+    /// engine and returns the image ID. Only that one tag or digest is pulled.
+    pub async fn pull(&self, reference: &str, auth: Option<&RegistryAuth>, log: impl Fn(String)) -> Result<String, EngineError> {
+        let parsed = Reference::parse(reference)
+            .map_err(|e| EngineError::InvalidReference { reference: reference.to_string(), reason: e.to_string() })?;
+        // As the docker CLI does: the name in fromImage, the tag or digest in tag (an empty tag
+        // would pull every tag of the repository).
+        let (name, tag) = match reference.split_once('@') {
+            Some((name, digest)) => {
+                (split_tag(name).map(|(repo, _)| repo.to_string()).unwrap_or_else(|_| name.to_string()), digest.to_string())
+            }
+            None => {
+                let (repo, tag) = split_tag(reference)?;
+                (repo.to_string(), tag.to_string())
+            }
+        };
+        let credentials = auth.map(|a| DockerCredentials {
+            username: Some(a.username.clone()),
+            password: Some(a.password.clone()),
+            serveraddress: Some(parsed.registry.clone()),
+            ..Default::default()
+        });
+        let options = CreateImageOptions { from_image: Some(name), tag: Some(tag), ..Default::default() };
+        let fail = |message: String| {
+            if is_auth_error(&message) {
+                EngineError::AuthFailed {
+                    registry: parsed.registry.clone(),
+                    action: "pulling".into(),
+                    image: reference.to_string(),
+                    message: scrub(&message, auth),
+                }
+            } else {
+                EngineError::PullFailed { image: reference.to_string(), message: scrub(&message, auth) }
+            }
+        };
+        let mut stream = self.docker.create_image(Some(options), None, credentials);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                        return Err(fail(message));
+                    }
+                    if let Some(status) = info.status {
+                        if info.progress_detail.as_ref().is_none_or(|p| p.current.is_none()) {
+                            log(match info.id.as_deref() {
+                                Some(id) if !id.is_empty() => format!("{id}: {status}"),
+                                _ => status,
+                            });
+                        }
+                    }
+                }
+                Err(bollard::errors::Error::DockerStreamError { error }) => return Err(fail(error)),
+                Err(bollard::errors::Error::DockerResponseServerError { message, .. }) => return Err(fail(message)),
+                Err(e) => return Err(EngineError::Api { action: format!("pulling {reference}"), message: e.to_string() }),
+            }
+        }
+        let info = self.inspect_image(reference).await?.ok_or_else(|| EngineError::PullFailed {
+            image: reference.to_string(),
+            message: "the engine reported no error, but does not have the image afterwards".into(),
+        })?;
+        Ok(info.id)
     }
 }
 
@@ -381,7 +466,23 @@ impl std::fmt::Debug for OpenError {
     }
 }
 
-fn open(address: &str, version: &ClientVersion) -> Result<Docker, OpenError> {
+/// Why TLS is asked for, if it is: `DOCKER_TLS_VERIFY`, or a certificate directory in the
+/// provider configuration.
+fn tls_wanted(settings: &EngineSettings) -> Option<String> {
+    if let Some(path) = settings.cert_path.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
+        return Some(format!("the provider configuration sets cert_path = {path:?}"));
+    }
+    if std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0") {
+        let path = std::env::var("DOCKER_CERT_PATH").ok().filter(|p| !p.is_empty());
+        return Some(match path {
+            Some(path) => format!("DOCKER_TLS_VERIFY is set (certificates in DOCKER_CERT_PATH={path})"),
+            None => "DOCKER_TLS_VERIFY is set".to_string(),
+        });
+    }
+    None
+}
+
+fn open(address: &str, version: &ClientVersion, tls: Option<&str>) -> Result<Docker, OpenError> {
     let timeout = REQUEST_TIMEOUT.as_secs();
     let docker = if let Some(path) = address.strip_prefix("unix://").or_else(|| address.starts_with('/').then_some(address)) {
         if path.is_empty() {
@@ -395,8 +496,10 @@ fn open(address: &str, version: &ClientVersion) -> Result<Docker, OpenError> {
         if hostport.is_empty() {
             return Err(OpenError::Bad("the host is empty".into()));
         }
-        if std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0") {
-            return Err(OpenError::Bad("DOCKER_TLS_VERIFY is set, but TLS connections to the engine are not supported yet".into()));
+        if let Some(why) = tls {
+            return Err(OpenError::Bad(format!(
+                "{why}, but TLS connections to the engine are not supported yet (use a unix socket, or plain tcp:// on a trusted network)"
+            )));
         }
         Docker::connect_with_http(&format!("tcp://{hostport}"), timeout, version)
     } else {

@@ -140,6 +140,16 @@ impl fmt::Display for Reference {
     }
 }
 
+/// `reference` as written, without its tag and digest: `127.0.0.1:5000/web:v1@sha256:…` →
+/// `127.0.0.1:5000/web` (a registry port is not a tag).
+pub fn repository_name(reference: &str) -> &str {
+    let name = reference.split_once('@').map_or(reference, |(name, _)| name);
+    match (name.rfind(':'), name.rfind('/')) {
+        (Some(colon), slash) if slash.is_none_or(|slash| colon > slash) => &name[..colon],
+        _ => name,
+    }
+}
+
 fn validate_digest(digest: &str) -> Result<(), String> {
     match digest.split_once(':') {
         Some(("sha256", hex)) if hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()) => Ok(()),
@@ -644,6 +654,15 @@ mod tests {
         for bad in ["", "Upper/case", "host:5000/app:", "host:5000/app@sha256:zz", "host:5000//app", "app:-x"] {
             assert!(Reference::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn repository_names_drop_tag_and_digest() {
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(repository_name(&format!("127.0.0.1:5000/web:v1@{d}")), "127.0.0.1:5000/web");
+        assert_eq!(repository_name(&format!("127.0.0.1:5000/web@{d}")), "127.0.0.1:5000/web");
+        assert_eq!(repository_name("127.0.0.1:5000/team/web"), "127.0.0.1:5000/team/web");
+        assert_eq!(repository_name("alpine:3"), "alpine");
     }
 
     #[test]
