@@ -6,7 +6,7 @@
 
 use crate::context::JobContext;
 use crate::proto::{JobRequest, Operation, Role};
-use app_spec::job::{DeploymentRecord, DeploymentRequest};
+use app_spec::job::{BuildRecord, BuildRequest, DeploymentRecord, DeploymentRequest};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -109,13 +109,16 @@ impl Documents for Deployment {
     }
 }
 
-/// Builds. Plain JSON until `app-spec` defines the build documents.
+/// Builds: [`BuildRequest`] in, [`BuildRecord`] out. Registry and pull passwords are secrets.
 pub struct Build;
 
 impl Documents for Build {
-    type Request = Json;
-    type Record = Json;
+    type Request = BuildRequest;
+    type Record = BuildRecord;
     const REQUEST_NAME: &'static str = "build request";
+    fn secrets(request: &BuildRequest) -> Vec<String> {
+        request.secrets()
+    }
 }
 
 /// Releases. Plain JSON until `app-spec` defines the release documents.

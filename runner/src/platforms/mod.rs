@@ -1,7 +1,9 @@
 //! The platforms this runner implements. Adding one: a module here and an entry in [`builtin`].
 
 pub mod docker_build;
+pub mod docker_pull;
 pub mod exec;
+pub mod registry_auth;
 
 use crate::platform::{BuilderEntry, PlatformEntry, Plugins};
 use std::sync::Arc;

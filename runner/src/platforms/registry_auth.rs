@@ -1,0 +1,191 @@
+//! Registry credentials for the `docker` and `docker_pull` builders, and the messages for
+//! registry failures.
+//!
+//! Where credentials come from, first match wins:
+//! 1. the block's `auth` (only at apply time: the password is write-only, so refreshes and
+//!    destroys never have it);
+//! 2. `ecr = true`: Amazon ECR's GetAuthorizationToken (not wired yet);
+//! 3. the `auths` entry for the registry in `$DOCKER_CONFIG/config.json`, else
+//!    `~/.docker/config.json` (`auth` = base64 of `user:password`, or `username`/`password`);
+//! 4. none: anonymous.
+
+use crate::engine::registry::{RegistryClient, RegistryError};
+use crate::engine::RegistryAuth;
+use crate::platform::PlatformError;
+use app_spec::docker_build::RegistryCredentials;
+use base64::Engine as _;
+use serde_json::Value as Json;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Where the credentials in a [`ResolvedAuth`] came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthSource {
+    /// The block's `auth`.
+    Configuration,
+    /// Amazon ECR.
+    Ecr,
+    /// A Docker client configuration file.
+    DockerConfig(PathBuf),
+    /// No credentials.
+    Anonymous,
+}
+
+impl fmt::Display for AuthSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Configuration => f.write_str("the credentials of the `auth` block"),
+            Self::Ecr => f.write_str("Amazon ECR credentials"),
+            Self::DockerConfig(path) => write!(f, "the credentials in {}", path.display()),
+            Self::Anonymous => f.write_str("anonymous access"),
+        }
+    }
+}
+
+/// Credentials for one registry and where they came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedAuth {
+    pub auth: Option<RegistryAuth>,
+    pub source: AuthSource,
+}
+
+impl ResolvedAuth {
+    pub fn anonymous() -> Self {
+        Self { auth: None, source: AuthSource::Anonymous }
+    }
+}
+
+/// The credentials to use for `registry` (`host[:port]`, as in an image reference).
+///
+/// `explicit` counts only with a non-empty password ([`RegistryCredentials::complete`]).
+/// `ecr = true` fails until the ECR credentials are wired in.
+pub async fn resolve_auth(registry: &str, explicit: Option<&RegistryCredentials>, ecr: bool) -> Result<ResolvedAuth, PlatformError> {
+    if let Some((user, password)) = explicit.and_then(RegistryCredentials::complete) {
+        return Ok(ResolvedAuth { auth: Some(RegistryAuth::new(user, password)), source: AuthSource::Configuration });
+    }
+    if ecr {
+        // Wired to `crate::engine::ecr::credentials(registry)` once that module lands.
+        return Err(PlatformError::failed(
+            format!("ECR credentials are not wired yet: cannot get credentials for registry {registry} with `ecr = true`"),
+            "Use an `auth` block, or `docker login` so ~/.docker/config.json has credentials for the registry, until ECR support lands.",
+            "",
+        ));
+    }
+    Ok(docker_config_auth(registry).unwrap_or_else(ResolvedAuth::anonymous))
+}
+
+/// The Docker client configuration file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
+pub fn docker_config_path() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(dir).join("config.json"));
+    }
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(|home| PathBuf::from(home).join(".docker").join("config.json"))
+}
+
+/// The credentials for `registry` in the Docker client configuration, if it has any.
+fn docker_config_auth(registry: &str) -> Option<ResolvedAuth> {
+    let path = docker_config_path()?;
+    let text = std::fs::read_to_string(&path).ok()?;
+    let auth = auth_in_docker_config(&text, registry)?;
+    Some(ResolvedAuth { auth: Some(auth), source: AuthSource::DockerConfig(path) })
+}
+
+/// The `auths` entry for `registry` in a Docker `config.json` text. Keys may carry a scheme and
+/// a path (`https://index.docker.io/v1/`); Docker Hub's names are all one registry.
+pub fn auth_in_docker_config(config_json: &str, registry: &str) -> Option<RegistryAuth> {
+    let config: Json = serde_json::from_str(config_json).ok()?;
+    let auths = config.get("auths")?.as_object()?;
+    let wanted = canonical_host(registry);
+    let entry = auths.iter().find(|(key, _)| canonical_host(key) == wanted).map(|(_, v)| v)?;
+    if let Some(encoded) = entry.get("auth").and_then(Json::as_str).filter(|a| !a.is_empty()) {
+        let decoded = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).ok()?;
+        let decoded = String::from_utf8(decoded).ok()?;
+        let (user, password) = decoded.split_once(':')?;
+        return Some(RegistryAuth::new(user, password));
+    }
+    let user = entry.get("username").and_then(Json::as_str)?;
+    let password = entry.get("password").and_then(Json::as_str).filter(|p| !p.is_empty())?;
+    Some(RegistryAuth::new(user, password))
+}
+
+/// `host[:port]` of a registry name or `config.json` key, lower case; Docker Hub's aliases as `docker.io`.
+fn canonical_host(name: &str) -> String {
+    let name = name.trim();
+    let name = name.split_once("://").map_or(name, |(_, rest)| rest);
+    let host = name.split('/').next().unwrap_or(name).to_ascii_lowercase();
+    match host.as_str() {
+        "index.docker.io" | "registry-1.docker.io" | "registry.hub.docker.com" => "docker.io".to_string(),
+        _ => host,
+    }
+}
+
+/// A registry client for `registry`, speaking plain HTTP to it when `insecure` (loopback
+/// registries always may).
+pub fn registry_client(registry: &str, insecure: bool) -> RegistryClient {
+    let client = RegistryClient::new();
+    if insecure {
+        client.insecure(registry)
+    } else {
+        client
+    }
+}
+
+/// Whether a registry error means the credentials were missing, wrong or not allowed.
+pub fn is_auth_error(e: &RegistryError) -> bool {
+    matches!(e, RegistryError::AuthRequired { .. } | RegistryError::AuthFailed { .. } | RegistryError::Denied { .. })
+}
+
+/// A message for a registry failure while `doing` (e.g. "checking 127.0.0.1:5000/web:v1"),
+/// naming the registry, the HTTP status of an authentication failure and what to check.
+pub fn registry_failure_message(e: &RegistryError, doing: &str, source: &AuthSource) -> String {
+    match e {
+        RegistryError::AuthRequired { registry } => format!(
+            "registry {registry} requires authentication (HTTP 401) while {doing}, and no credentials were found: \
+             set the `auth` block, or log in with `docker login {registry}` so the Docker config has credentials"
+        ),
+        RegistryError::AuthFailed { registry } => {
+            format!("authentication failed for registry {registry} (HTTP 401) while {doing} with {source}: check the username and password")
+        }
+        RegistryError::Denied { registry, repository, message } => format!(
+            "registry {registry} denied access to {repository} (HTTP 403) while {doing} with {source}: \
+             check the username and password and that they may use this repository ({message})"
+        ),
+        other => format!("registry error while {doing}: {other}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_docker_config_auths() {
+        let encoded = base64::engine::general_purpose::STANDARD.encode("ci:ci-password");
+        let config = format!(
+            r#"{{"auths": {{"https://127.0.0.1:5056/v1/": {{"auth": "{encoded}"}}, "https://index.docker.io/v1/": {{"username": "hub", "password": "hubpw"}}}}}}"#
+        );
+        assert_eq!(auth_in_docker_config(&config, "127.0.0.1:5056"), Some(RegistryAuth::new("ci", "ci-password")));
+        assert_eq!(auth_in_docker_config(&config, "docker.io"), Some(RegistryAuth::new("hub", "hubpw")));
+        assert_eq!(auth_in_docker_config(&config, "127.0.0.1:5055"), None);
+        assert_eq!(auth_in_docker_config("not json", "127.0.0.1:5056"), None);
+        assert_eq!(auth_in_docker_config(r#"{"auths": {"127.0.0.1:5056": {"auth": "!!"}}}"#, "127.0.0.1:5056"), None);
+    }
+
+    #[tokio::test]
+    async fn explicit_credentials_need_a_password_and_ecr_is_not_wired() {
+        let with = RegistryCredentials { username: Some("ci".into()), password: Some("pw".into()) };
+        let resolved = resolve_auth("127.0.0.1:5056", Some(&with), false).await.unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(resolved, ResolvedAuth { auth: Some(RegistryAuth::new("ci", "pw")), source: AuthSource::Configuration });
+        let err = resolve_auth("123456789012.dkr.ecr.eu-west-1.amazonaws.com", None, true).await.expect_err("fails");
+        assert!(err.to_string().contains("ECR credentials are not wired yet"), "{err}");
+    }
+
+    #[test]
+    fn auth_failures_name_the_registry_and_status() {
+        let e = RegistryError::AuthFailed { registry: "127.0.0.1:5056".into() };
+        let text = registry_failure_message(&e, "checking x", &AuthSource::Configuration);
+        assert!(text.contains("127.0.0.1:5056") && text.contains("HTTP 401") && text.contains("username and password"), "{text}");
+        assert!(is_auth_error(&e));
+        assert!(!is_auth_error(&RegistryError::Unreachable { registry: "r".into(), message: "m".into() }));
+    }
+}
