@@ -1,10 +1,13 @@
 //! Container engine and registry work for `app_build`: Docker builds, tags and pushes
-//! ([`docker`]) and a small OCI/Docker registry v2 client ([`registry`]).
+//! ([`docker`]), a small OCI/Docker registry v2 client ([`registry`]) over HTTP(S) ([`https`]) and
+//! registry credentials from Amazon ECR ([`ecr`]).
 //!
 //! Neither module knows about jobs: they take a `log` callback for output lines, so a
 //! platform wires them to its [`crate::context::JobContext`].
 
 pub mod docker;
+pub mod ecr;
+pub mod https;
 pub mod registry;
 
 use std::fmt;

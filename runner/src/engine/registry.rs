@@ -1,8 +1,8 @@
 //! A minimal OCI / Docker registry v2 client: manifest digests, image labels, manifest deletion.
 //!
-//! Plain HTTP only, for registries on loopback (`127.0.0.0/8`, `localhost`, `::1`) and the ones
-//! named insecure with [`RegistryClient::insecure`]; HTTPS registries answer
-//! [`RegistryError::Unsupported`] until the runner gets a TLS stack for this client.
+//! HTTPS (rustls, system roots plus any given with [`RegistryClient::with_root_certificate`]; see
+//! [`super::https`]), and plain HTTP for registries on loopback (`127.0.0.0/8`, `localhost`, `::1`)
+//! and the ones named insecure with [`RegistryClient::insecure`], unless named in [`RegistryClient::tls`].
 //! Authentication: HTTP basic, and bearer tokens (`WWW-Authenticate: Bearer realm=…,service=…,scope=…`,
 //! the token fetched from the realm with the credentials as basic auth).
 
@@ -12,8 +12,6 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION, WWW_AUTHENTICATE};
 use hyper::{Method, Request, StatusCode};
-use hyper_util::client::legacy::{connect::HttpConnector, Client};
-use hyper_util::rt::TokioExecutor;
 use serde_json::Value as Json;
 use sha2::{Digest as _, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
@@ -179,7 +177,7 @@ struct Answer {
 /// A registry v2 client. Cheap to clone.
 #[derive(Clone)]
 pub struct RegistryClient {
-    http: Client<HttpConnector, Full<Bytes>>,
+    http: super::https::Transport,
     insecure: BTreeSet<String>,
 }
 
@@ -197,14 +195,24 @@ impl fmt::Debug for RegistryClient {
 
 impl RegistryClient {
     pub fn new() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(Duration::from_secs(10)));
-        Self { http: Client::builder(TokioExecutor::new()).build(connector), insecure: BTreeSet::new() }
+        Self { http: super::https::Transport::new(), insecure: BTreeSet::new() }
     }
 
     /// Also talk plain HTTP to `registry` (`host[:port]`), as Docker's `insecure-registries`.
     pub fn insecure(mut self, registry: impl Into<String>) -> Self {
         self.insecure.insert(registry.into());
+        self
+    }
+
+    /// Also trust the root certificate(s) in `pem` for HTTPS registries (a private CA).
+    pub fn with_root_certificate(mut self, pem: &[u8]) -> Result<Self, super::https::TlsError> {
+        self.http = self.http.with_root_certificate(pem)?;
+        Ok(self)
+    }
+
+    /// Talk HTTPS to `registry` (`host[:port]`) even when it is on loopback or named insecure.
+    pub fn tls(mut self, registry: impl Into<String>) -> Self {
+        self.http.force_tls(registry);
         self
     }
 
@@ -312,10 +320,10 @@ impl RegistryClient {
         let mut answer = self.call(&r.registry, &r.repository, "pull", Method::GET, &path, None, auth).await?;
         if answer.status.is_redirection() {
             let location = answer.headers.get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-            if !location.starts_with("http://") {
+            if !location.starts_with("http://") && !location.starts_with("https://") {
                 return Err(RegistryError::Unsupported {
                     registry: r.registry.clone(),
-                    reason: format!("blob redirect to `{location}` (only plain HTTP is supported)"),
+                    reason: format!("blob redirect to `{location}` (only absolute http(s) URLs are supported)"),
                 });
             }
             answer = self.send(&r.registry, Method::GET, &location, None, None).await?;
@@ -329,15 +337,10 @@ impl RegistryClient {
         Ok(answer.body)
     }
 
+    /// `https://registry`, or `http://` for loopback and insecure registries (see [`super::https`]).
     fn base_url(&self, registry: &str) -> Result<String, RegistryError> {
-        if self.insecure.contains(registry) || is_loopback(registry) {
-            Ok(format!("http://{registry}"))
-        } else {
-            Err(RegistryError::Unsupported {
-                registry: registry.to_string(),
-                reason: "only plain-HTTP registries on loopback or named insecure are supported so far (no TLS in this client)".into(),
-            })
-        }
+        let plain_http_allowed = self.insecure.contains(registry) || is_loopback(registry);
+        Ok(format!("{}://{registry}", self.http.scheme(registry, plain_http_allowed)))
     }
 
     /// One request to the registry with the v2 auth dance: unauthenticated first, then as the
@@ -386,10 +389,10 @@ impl RegistryClient {
         scope: &str,
         auth: &RegistryAuth,
     ) -> Result<String, RegistryError> {
-        if !realm.starts_with("http://") {
+        if !realm.starts_with("http://") && !realm.starts_with("https://") {
             return Err(RegistryError::Unsupported {
                 registry: registry.to_string(),
-                reason: format!("token realm `{realm}` is not plain HTTP (no TLS in this client)"),
+                reason: format!("token realm `{realm}` is not an http(s) URL"),
             });
         }
         let mut url = format!("{realm}{}", if realm.contains('?') { '&' } else { '?' });
