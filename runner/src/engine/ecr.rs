@@ -10,7 +10,7 @@
 
 use super::RegistryAuth;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_sdk_ecr::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use base64::Engine as _;
 use std::fmt;
 use std::time::Duration;
@@ -164,7 +164,7 @@ where
             "check the network path to ECR (HTTPS_PROXY, VPC endpoints) and the region".to_string(),
         ),
         other => {
-            let message = DisplayErrorContext(other).to_string();
+            let message = error_chain(other);
             let lower = message.to_ascii_lowercase();
             let hint = if lower.contains("credential") {
                 CREDENTIALS_HINT.to_string()
@@ -177,6 +177,20 @@ where
         }
     };
     EcrError::Request { attempt: attempt.to_string(), message, hint }
+}
+
+/// `error: source: source…`, each distinct message once (the SDK's wrappers repeat their sources).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
 }
 
 /// `base64(user:password)` → credentials. Errors never quote the token.
