@@ -410,8 +410,9 @@ async fn a_local_registry_tags_without_pushing_and_a_failed_build_reports_its_ta
     let hash = unique_hash();
     let repository = format!("{}/{name}", rig.open);
     let tagged = format!("{repository}:v1");
-    let images = [tagged.clone()];
-    let tags = vec![(tagged.clone(), None)];
+    let retagged = format!("{repository}:v2");
+    let images = [tagged.clone(), retagged.clone()];
+    let tags = vec![(tagged.clone(), None), (retagged.clone(), None)];
     let context = Context::new(&name, "");
     let failing =
         Context::new(&format!("{name}-fail"), "RUN [\"/bin/busybox\", \"echo\", \"about to fail\"]\nRUN [\"/bin/busybox\", \"false\"]\n");
@@ -427,8 +428,15 @@ async fn a_local_registry_tags_without_pushing_and_a_failed_build_reports_its_ta
         assert_eq!(info.id, built.image_id);
         assert_eq!(info.labels.get(labels::SOURCE_HASH), Some(&hash));
         assert_eq!(RegistryClient::new().head_manifest(&tagged, None).await.unwrap(), None, "nothing pushed");
-        DockerBuild.destroy(&ctx, &request, Some(&built)).await.unwrap();
-        assert!(engine.inspect_image(&tagged).await.unwrap().is_none(), "destroy removes the local tag");
+
+        // A rebuild under another tag removes the previous build's tag: the record holds one.
+        let request = build_request(&name, &hash, json!({"image": repository, "tag": "v2", "local": true}));
+        let rebuilt = record(&DockerBuild.build(&ctx, &request, Some(&built)).await.unwrap_or_else(|e| panic!("{e:?}")));
+        assert_eq!(rebuilt.tag, retagged);
+        assert!(engine.inspect_image(&tagged).await.unwrap().is_none(), "the previous tag is removed");
+        assert!(engine.inspect_image(&retagged).await.unwrap().is_some());
+        DockerBuild.destroy(&ctx, &request, Some(&rebuilt)).await.unwrap();
+        assert!(engine.inspect_image(&retagged).await.unwrap().is_none(), "destroy removes the local tag");
 
         // A failing build: the step and the output tail, nothing recorded.
         let request = build_request(&format!("{name}-fail"), &hash, serde_json::Value::Null);

@@ -15,6 +15,9 @@
 //!    name was only needed for the push and is removed again (unless it existed before), so the
 //!    engine keeps exactly one name per build and destroy removes exactly that one.
 //!
+//! A rebuild or adoption that replaces a prior record removes the prior build's local tag (the
+//! record holds one tag, so it would be left behind otherwise).
+//!
 //! STATUS checks the registry for pushed and adopted images (`repository@digest`) and the engine
 //! otherwise. DESTROY removes the record's local tag and, with `delete_on_destroy`, the manifest.
 
@@ -212,6 +215,12 @@ impl Builder for DockerBuild {
         };
         if let Some(target) = &target {
             if let Some(record) = adoptable(ctx, target, request, &prior_json).await? {
+                if prior.is_some_and(|p| !p.tag.is_empty()) {
+                    match DockerEngine::connect(&request.engine).await {
+                        Ok(engine) => drop_prior_tag(ctx, &engine, prior, &record.tag).await,
+                        Err(e) => ctx.warn(format!("could not remove the previous build's tag: {e}")).await,
+                    }
+                }
                 return Outcome::record(&record);
             }
         }
@@ -269,24 +278,39 @@ impl Builder for DockerBuild {
             built: true,
             ..Default::default()
         };
-        if let Some(r) = local_registry {
+        let record = if let Some(r) = local_registry {
             ctx.info(format!("tagged {tag} in the engine (local registry: nothing pushed)")).await;
-            return Outcome::record(&BuildRecord {
+            BuildRecord {
                 image: tag.clone(),
                 repository: Some(r.image.trim().to_string()),
                 registry_tag: Some(r.tag_for(&request.source_hash)),
                 ..record
-            });
-        }
-        let Some(target) = target else { return Outcome::record(&record) };
-        let digest = push(ctx, &engine, &target, &built.image_id, &prior_json).await?;
-        Outcome::record(&BuildRecord {
-            image: target.by_digest(&digest),
-            repository: Some(target.repository.clone()),
-            registry_tag: Some(target.tag.clone()),
-            digest: Some(digest),
-            ..record
-        })
+            }
+        } else if let Some(target) = &target {
+            let digest = push(ctx, &engine, target, &built.image_id, &prior_json).await?;
+            BuildRecord {
+                image: target.by_digest(&digest),
+                repository: Some(target.repository.clone()),
+                registry_tag: Some(target.tag.clone()),
+                digest: Some(digest),
+                ..record
+            }
+        } else {
+            record
+        };
+        drop_prior_tag(ctx, &engine, prior, &record.tag).await;
+        Outcome::record(&record)
+    }
+}
+
+/// After a build under a new local tag, the prior build's tag is recorded nowhere any more:
+/// remove it (a warning when it cannot be, e.g. a container still uses the image).
+async fn drop_prior_tag(ctx: &JobContext, engine: &DockerEngine, prior: Option<&BuildRecord>, new_tag: &str) {
+    let Some(old) = prior.map(|p| p.tag.as_str()).filter(|t| !t.is_empty() && *t != new_tag) else { return };
+    match engine.remove_image(old).await {
+        Ok(true) => ctx.info(format!("removed the previous build's tag {old}")).await,
+        Ok(false) => {}
+        Err(e) => ctx.warn(format!("could not remove the previous build's tag {old}: {e}")).await,
     }
 }
 
