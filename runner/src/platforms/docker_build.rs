@@ -128,7 +128,7 @@ impl PushTarget {
         let tagged = format!("{repository}:{tag}");
         let parsed = Reference::parse(&tagged)
             .map_err(|e| PlatformError::InvalidRequest(format!("the registry block names an invalid image `{tagged}`: {e}")))?;
-        let auth = resolve_auth(&parsed.registry, config.auth.as_ref(), config.ecr == Some(true)).await?;
+        let auth = resolve_auth(&repository, config.auth.as_ref(), config.ecr == Some(true)).await?;
         let client = registry_client(&parsed.registry, config.insecure == Some(true));
         Ok(Self { repository, tag, registry: parsed.registry, client, auth })
     }
@@ -398,7 +398,7 @@ pub(crate) async fn registry_status(
              credentials in the Docker config let them check)"
         )))
     };
-    let auth = match resolve_auth(&parsed.registry, credentials, ecr).await {
+    let auth = match resolve_auth(&repository, credentials, ecr).await {
         Ok(auth) => auth,
         Err(e) => return Ok(unverified(e.to_string())),
     };
@@ -483,7 +483,7 @@ async fn delete_manifest(
 ) -> Result<(), PlatformError> {
     let by_digest = format!("{repository}@{digest}");
     let parsed = Reference::parse(&by_digest).map_err(|e| failed(ctx, format!("the recorded image is not valid: {e}"), "", prior_json))?;
-    let auth = resolve_auth(&parsed.registry, None, registry.ecr == Some(true)).await.map_err(|e| recording(ctx, e, prior_json))?;
+    let auth = resolve_auth(repository, None, registry.ecr == Some(true)).await.map_err(|e| recording(ctx, e, prior_json))?;
     let client = registry_client(&parsed.registry, registry.insecure == Some(true));
     match client.delete_manifest(repository, digest, auth.auth.as_ref()).await {
         Ok(true) => ctx.info(format!("deleted {by_digest} from registry {}", parsed.registry)).await,

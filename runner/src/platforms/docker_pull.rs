@@ -65,7 +65,7 @@ impl Builder for DockerPull {
         let config = parse_config(request)?;
         let prior_json = prior.map(to_json).transpose()?.unwrap_or_default();
         let source = Source::parse(&config.image)?;
-        let auth = resolve_auth(&source.registry, config.auth.as_ref(), config.ecr == Some(true))
+        let auth = resolve_auth(&source.repository, config.auth.as_ref(), config.ecr == Some(true))
             .await
             .map_err(|e| recording(ctx, e, &prior_json))?;
         let client = registry_client(&source.registry, config.insecure == Some(true));
@@ -126,7 +126,7 @@ impl Status<Build> for DockerPull {
         let tagged = format!("{repository}:{tag}");
         let registry =
             Reference::parse(&tagged).map_err(|e| failed(ctx, format!("the recorded image is not valid: {e}"), "", &prior_json))?.registry;
-        let auth = match resolve_auth(&registry, credentials, ecr).await {
+        let auth = match resolve_auth(&repository, credentials, ecr).await {
             Ok(auth) => auth,
             // Not resolvable now: the digest check says what it can.
             Err(_) => return registry_status(ctx, record, request.read_labels, credentials, ecr, insecure).await,

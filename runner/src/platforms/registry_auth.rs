@@ -9,7 +9,7 @@
 //!    `~/.docker/config.json` (`auth` = base64 of `user:password`, or `username`/`password`);
 //! 4. none: anonymous.
 
-use crate::engine::registry::{RegistryClient, RegistryError};
+use crate::engine::registry::{Reference, RegistryClient, RegistryError};
 use crate::engine::RegistryAuth;
 use crate::platform::PlatformError;
 use app_spec::docker_build::RegistryCredentials;
@@ -55,23 +55,33 @@ impl ResolvedAuth {
     }
 }
 
-/// The credentials to use for `registry` (`host[:port]`, as in an image reference).
+/// The credentials to use for `repository` (`host[:port]/path`, as in an image reference without
+/// tag or digest; a name without a registry host is Docker Hub's).
 ///
 /// `explicit` counts only with a non-empty password ([`RegistryCredentials::complete`]).
 /// `ecr = true` fails until the ECR credentials are wired in.
-pub async fn resolve_auth(registry: &str, explicit: Option<&RegistryCredentials>, ecr: bool) -> Result<ResolvedAuth, PlatformError> {
+pub async fn resolve_auth(repository: &str, explicit: Option<&RegistryCredentials>, ecr: bool) -> Result<ResolvedAuth, PlatformError> {
     if let Some((user, password)) = explicit.and_then(RegistryCredentials::complete) {
         return Ok(ResolvedAuth { auth: Some(RegistryAuth::new(user, password)), source: AuthSource::Configuration });
     }
+    let registry = registry_host(repository);
     if ecr {
-        // Wired to `crate::engine::ecr::credentials(registry)` once that module lands.
+        // To be wired: `crate::engine::ecr::credentials(repository)` → `AuthSource::Ecr`.
         return Err(PlatformError::failed(
             format!("ECR credentials are not wired yet: cannot get credentials for registry {registry} with `ecr = true`"),
-            "Use an `auth` block, or `docker login` so ~/.docker/config.json has credentials for the registry, until ECR support lands.",
+            "Use an `auth` block, or `docker login` so the Docker config has credentials for the registry, until ECR support lands.",
             "",
         ));
     }
-    Ok(docker_config_auth(registry).unwrap_or_else(ResolvedAuth::anonymous))
+    Ok(docker_config_auth(&registry).unwrap_or_else(ResolvedAuth::anonymous))
+}
+
+/// The registry `host[:port]` of `repository` ([`crate::engine::registry::DOCKER_HUB`] for names without one).
+pub fn registry_host(repository: &str) -> String {
+    match Reference::parse(repository) {
+        Ok(r) => r.registry,
+        Err(_) => repository.split('/').next().unwrap_or(repository).to_string(),
+    }
 }
 
 /// The Docker client configuration file: `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`.
@@ -174,10 +184,12 @@ mod tests {
     #[tokio::test]
     async fn explicit_credentials_need_a_password_and_ecr_is_not_wired() {
         let with = RegistryCredentials { username: Some("ci".into()), password: Some("pw".into()) };
-        let resolved = resolve_auth("127.0.0.1:5056", Some(&with), false).await.unwrap_or_else(|e| panic!("{e}"));
+        let resolved = resolve_auth("127.0.0.1:5056/web", Some(&with), false).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(resolved, ResolvedAuth { auth: Some(RegistryAuth::new("ci", "pw")), source: AuthSource::Configuration });
-        let err = resolve_auth("123456789012.dkr.ecr.eu-west-1.amazonaws.com", None, true).await.expect_err("fails");
+        let err = resolve_auth("123456789012.dkr.ecr.eu-west-1.amazonaws.com/web", None, true).await.expect_err("fails");
         assert!(err.to_string().contains("ECR credentials are not wired yet"), "{err}");
+        assert!(err.to_string().contains("123456789012.dkr.ecr.eu-west-1.amazonaws.com"), "{err}");
+        assert_eq!(registry_host("alpine"), "docker.io");
     }
 
     #[test]
