@@ -392,7 +392,7 @@ mod tests {
     async fn info_lists_ready_platforms() {
         let info = service().info(Request::new(InfoRequest {})).await.unwrap().into_inner();
         assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
-        assert_eq!(info.platforms, vec!["docker", "exec"]);
+        assert_eq!(info.platforms, vec!["docker", "docker_pull", "exec"]);
     }
 
     #[tokio::test]

@@ -6,7 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 fn env(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| panic!("{name} is unset: run the tests through scripts/test.sh (it starts dockerd and the registries)"))
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is unset: run the tests through scripts/test.sh (it starts dockerd and the registries)"))
 }
 
 /// A name unique to this test run and Terraform binary.
@@ -54,7 +55,9 @@ fn registry_digest(registry: &str, path: &str, tag: &str, user: Option<(&str, &s
     if !head.starts_with("HTTP/1.1 200") {
         return None;
     }
-    head.lines().find_map(|l| l.to_ascii_lowercase().starts_with("docker-content-digest:").then(|| l.split_once(':').map(|x| x.1.trim().to_string())).flatten())
+    head.lines().find_map(|l| {
+        l.to_ascii_lowercase().starts_with("docker-content-digest:").then(|| l.split_once(':').map(|x| x.1.trim().to_string())).flatten()
+    })
 }
 
 /// A `FROM scratch` app: busybox, a page, and a file `.dockerignore` leaves out.
@@ -64,7 +67,8 @@ fn write_app(dir: &Path, page: &str, extra_dockerfile: &str) {
     std::fs::write(dir.join("site/index.html"), page).expect("write page");
     std::fs::write(dir.join("NOTES.md"), "not part of the image\n").expect("write notes");
     std::fs::write(dir.join(".dockerignore"), "NOTES.md\n").expect("write .dockerignore");
-    std::fs::write(dir.join("Dockerfile"), format!("FROM scratch\nCOPY busybox /bin/busybox\nCOPY site/ /site/\n{extra_dockerfile}")).expect("write Dockerfile");
+    std::fs::write(dir.join("Dockerfile"), format!("FROM scratch\nCOPY busybox /bin/busybox\nCOPY site/ /site/\n{extra_dockerfile}"))
+        .expect("write Dockerfile");
 }
 
 fn registry_config(repo: &str) -> String {
