@@ -1,13 +1,35 @@
 #!/usr/bin/env bash
-# Usage: scripts/registry.sh start|stop|status|env   # two local OCI registries (Debian docker-registry) for the tests: 127.0.0.1:5055 open, 127.0.0.1:5056 htpasswd (ci / ci-password); data, configs, logs, pidfiles under $APP_CACHE/registry; 'env' prints the APP_TEST_REGISTRY* line to eval
+# Usage: scripts/registry.sh start|stop|status|env   # three local OCI registries (Debian docker-registry) for the tests: 127.0.0.1:5055 open, 127.0.0.1:5056 htpasswd (ci / ci-password), 127.0.0.1:5057 htpasswd with the credentials moto's ECR GetAuthorizationToken hands out (AWS / 123456789012-auth-token); data, configs, logs, pidfiles under $APP_CACHE/registry; 'env' prints the APP_TEST_REGISTRY* line to eval
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DIR=$APP_CACHE/registry
 OPEN_PORT=${APP_REGISTRY_OPEN_PORT:-5055}
 AUTH_PORT=${APP_REGISTRY_AUTH_PORT:-5056}
+ECR_PORT=${APP_REGISTRY_ECR_PORT:-5057}
 USER_NAME=ci
 PASSWORD=ci-password
+# What moto's ECR GetAuthorizationToken returns for its default account: a push with these
+# proves the credentials came from the ECR API.
+ECR_USER=AWS
+ECR_PASSWORD=123456789012-auth-token
+
+# credentials NAME: "user password" of a registry with auth.
+credentials() {
+    case $1 in
+        auth) echo "$USER_NAME $PASSWORD" ;;
+        ecr) echo "$ECR_USER $ECR_PASSWORD" ;;
+    esac
+}
+
+# port_of NAME
+port_of() {
+    case $1 in
+        open) echo "$OPEN_PORT" ;;
+        auth) echo "$AUTH_PORT" ;;
+        ecr) echo "$ECR_PORT" ;;
+    esac
+}
 ENVFILE=$DIR/env
 START_TIMEOUT=30
 
@@ -36,7 +58,9 @@ ready() {
     if [ "$1" = open ]; then
         [ "$(http_code "$url")" = 200 ]
     else
-        [ "$(http_code "$url")" = 401 ] && [ "$(http_code "$url" -u "$USER_NAME:$PASSWORD")" = 200 ]
+        local user password
+        read -r user password <<<"$(credentials "$1")"
+        [ "$(http_code "$url")" = 401 ] && [ "$(http_code "$url" -u "$user:$password")" = 200 ]
     fi
 }
 
@@ -59,9 +83,11 @@ write_config() {
     # A stable per-instance secret (distribution warns and picks a random one otherwise).
     [ -s "$d/http-secret" ] || (umask 077 && head -c 24 /dev/urandom | base64 >"$d/http-secret")
     secret=$(cat "$d/http-secret")
-    if [ "$name" = auth ]; then
-        if ! htpasswd -vb "$d/htpasswd" "$USER_NAME" "$PASSWORD" >/dev/null 2>&1; then
-            htpasswd -Bbc "$d/htpasswd" "$USER_NAME" "$PASSWORD" >/dev/null 2>&1 ||
+    if [ "$name" != open ]; then
+        local user password
+        read -r user password <<<"$(credentials "$name")"
+        if ! htpasswd -vb "$d/htpasswd" "$user" "$password" >/dev/null 2>&1; then
+            htpasswd -Bbc "$d/htpasswd" "$user" "$password" >/dev/null 2>&1 ||
                 die "htpasswd failed for $d/htpasswd"
         fi
     fi
@@ -91,7 +117,7 @@ http:
   headers:
     X-Content-Type-Options: [nosniff]
 EOF
-        if [ "$name" = auth ]; then
+        if [ "$name" != open ]; then
             cat <<EOF
 auth:
   htpasswd:
@@ -180,22 +206,23 @@ start() {
     ensure_apt docker-registry apache2-utils curl
     start_one open "$OPEN_PORT"
     start_one auth "$AUTH_PORT"
-    printf 'export APP_TEST_REGISTRY=127.0.0.1:%s APP_TEST_REGISTRY_AUTH=127.0.0.1:%s APP_TEST_REGISTRY_USER=%s APP_TEST_REGISTRY_PASSWORD=%s\n' \
-        "$OPEN_PORT" "$AUTH_PORT" "$USER_NAME" "$PASSWORD" | write_if_changed "$ENVFILE"
+    start_one ecr "$ECR_PORT"
+    printf 'export APP_TEST_REGISTRY=127.0.0.1:%s APP_TEST_REGISTRY_AUTH=127.0.0.1:%s APP_TEST_REGISTRY_USER=%s APP_TEST_REGISTRY_PASSWORD=%s APP_TEST_REGISTRY_ECR=127.0.0.1:%s\n' \
+        "$OPEN_PORT" "$AUTH_PORT" "$USER_NAME" "$PASSWORD" "$ECR_PORT" | write_if_changed "$ENVFILE"
     chmod 644 "$ENVFILE"
 }
 
 stop() {
     stop_one open
     stop_one auth
+    stop_one ecr
     log "registries stopped (only those this script started)"
 }
 
 status() {
     local name port pid rc=0
-    for name in open auth; do
-        port=$OPEN_PORT
-        [ "$name" = open ] || port=$AUTH_PORT
+    for name in open auth ecr; do
+        port=$(port_of "$name")
         if ready "$name" "$port"; then
             if pid=$(our_pid "$name"); then
                 echo "$name: running on 127.0.0.1:$port (pid $pid, started by this script)"

@@ -4,7 +4,8 @@
 //! Where credentials come from, first match wins:
 //! 1. the block's `auth` (only at apply time: the password is write-only, so refreshes and
 //!    destroys never have it);
-//! 2. `ecr = true`: Amazon ECR's GetAuthorizationToken (not wired yet);
+//! 2. `ecr = true`: Amazon ECR's GetAuthorizationToken with the AWS SDK's default credentials
+//!    (available at refresh and destroy too);
 //! 3. the `auths` entry for the registry in `$DOCKER_CONFIG/config.json`, else
 //!    `~/.docker/config.json` (`auth` = base64 of `user:password`, or `username`/`password`);
 //! 4. none: anonymous.
@@ -59,19 +60,17 @@ impl ResolvedAuth {
 /// tag or digest; a name without a registry host is Docker Hub's).
 ///
 /// `explicit` counts only with a non-empty password ([`RegistryCredentials::complete`]).
-/// `ecr = true` fails until the ECR credentials are wired in.
+/// `ecr = true` asks ECR ([`crate::engine::ecr::credentials`]).
 pub async fn resolve_auth(repository: &str, explicit: Option<&RegistryCredentials>, ecr: bool) -> Result<ResolvedAuth, PlatformError> {
     if let Some((user, password)) = explicit.and_then(RegistryCredentials::complete) {
         return Ok(ResolvedAuth { auth: Some(RegistryAuth::new(user, password)), source: AuthSource::Configuration });
     }
     let registry = registry_host(repository);
     if ecr {
-        // To be wired: `crate::engine::ecr::credentials(repository)` → `AuthSource::Ecr`.
-        return Err(PlatformError::failed(
-            format!("ECR credentials are not wired yet: cannot get credentials for registry {registry} with `ecr = true`"),
-            "Use an `auth` block, or `docker login` so the Docker config has credentials for the registry, until ECR support lands.",
-            "",
-        ));
+        return match crate::engine::ecr::credentials(repository).await {
+            Ok(auth) => Ok(ResolvedAuth { auth: Some(auth), source: AuthSource::Ecr }),
+            Err(e) => Err(PlatformError::failed(format!("cannot get ECR credentials for registry {registry}: {e}"), "", "")),
+        };
     }
     Ok(docker_config_auth(&registry).unwrap_or_else(ResolvedAuth::anonymous))
 }
@@ -182,13 +181,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn explicit_credentials_need_a_password_and_ecr_is_not_wired() {
+    async fn explicit_credentials_need_a_password() {
         let with = RegistryCredentials { username: Some("ci".into()), password: Some("pw".into()) };
         let resolved = resolve_auth("127.0.0.1:5056/web", Some(&with), false).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(resolved, ResolvedAuth { auth: Some(RegistryAuth::new("ci", "pw")), source: AuthSource::Configuration });
-        let err = resolve_auth("123456789012.dkr.ecr.eu-west-1.amazonaws.com/web", None, true).await.expect_err("fails");
-        assert!(err.to_string().contains("ECR credentials are not wired yet"), "{err}");
-        assert!(err.to_string().contains("123456789012.dkr.ecr.eu-west-1.amazonaws.com"), "{err}");
         assert_eq!(registry_host("alpine"), "docker.io");
     }
 

@@ -275,3 +275,49 @@ fn local_build_errors_at_plan_and_apply() {
         assert!(local_tags(&name).is_empty(), "{:?}", local_tags(&name));
     });
 }
+
+/// `ecr = true`: credentials come from ECR's GetAuthorizationToken (moto). The registry on
+/// APP_TEST_REGISTRY_ECR only accepts the user and password moto hands out, so a push that
+/// succeeds proves they were used.
+#[test]
+fn ecr_credentials_from_the_aws_api() {
+    let registry = env("APP_TEST_REGISTRY_ECR");
+    let moto = env("APP_TEST_MOTO_ENDPOINT");
+    for_each_terraform("docker-ecr", |wd| {
+        let mut wd_env = Workdir::new(&wd.terraform, "docker-ecr-env");
+        for (k, v) in [
+            ("AWS_ACCESS_KEY_ID", "testing"),
+            ("AWS_SECRET_ACCESS_KEY", "testing-secret-key"),
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ENDPOINT_URL", moto.as_str()),
+            ("AWS_EC2_METADATA_DISABLED", "true"),
+            ("AWS_CONFIG_FILE", "/dev/null"),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+        ] {
+            wd_env.env.insert(k.to_string(), v.to_string());
+        }
+        let wd = &wd_env;
+        let name = unique(wd, "acc-ecr");
+        write_app(&wd.path("app"), "<h1>ecr</h1>\n", "");
+        let config = |ecr: bool| {
+            format!(
+                "resource \"app_build\" \"web\" {{\n  source = \"${{path.module}}/app\"\n  docker {{}}\n  registry {{\n    image = \"{registry}/{name}\"\n    ecr   = {ecr}\n  }}\n}}\noutput \"digest\" {{ value = app_build.web.digest }}\noutput \"tag\" {{ value = app_build.web.tag }}\n"
+            )
+        };
+        // Without ECR credentials the registry refuses (anonymous).
+        wd.write_main(&config(false));
+        let refused = wd.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        assert_ne!(refused.code, 0, "the registry needs the ECR credentials:\n{}", refused.all());
+        assert!(refused.all().contains("401"), "{}", refused.all());
+
+        wd.write_main(&config(true));
+        let applied = wd.apply();
+        assert!(!applied.all().contains("123456789012-auth-token"), "the token never appears");
+        let digest = output(wd, "digest");
+        let pushed = registry_digest(&registry, &name, &output(wd, "tag"), Some(("AWS", "123456789012-auth-token")));
+        assert_eq!(pushed.as_deref(), Some(digest.as_str()), "pushed with the credentials moto issued");
+        wd.assert_empty_plan("after an ECR push (refresh uses ECR credentials too)");
+        wd.destroy();
+        assert!(local_tags(&name).is_empty());
+    });
+}
