@@ -10,6 +10,8 @@ pub enum FieldType {
     Bool,
     StringList,
     StringMap,
+    NumberList,
+    NumberMap,
 }
 
 /// Who sets a field.

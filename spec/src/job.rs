@@ -22,6 +22,9 @@ pub struct DeploymentRequest {
     /// The platform block, shaped by the platform's configuration type.
     #[serde(default)]
     pub config: Json,
+    /// How to reach the Docker engine (Docker platform).
+    #[serde(default)]
+    pub engine: EngineSettings,
 }
 
 /// What a deployment job reports (`result_json`); sent back as `prior_json` next time.
@@ -127,6 +130,37 @@ pub struct BuildRecord {
     /// The image's [`labels::BUILD_CONFIG`] label, when asked for (`read_labels`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub build_config: Option<String>,
+}
+
+/// Every operation on a release sends this as `request_json`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseRequest {
+    /// The release's name (routers, aliases are named after it).
+    pub name: String,
+    /// The deployment's name.
+    pub deployment: String,
+    /// The generation to route traffic to.
+    pub generation: u64,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// The releaser block, shaped by the releaser's configuration type.
+    #[serde(default)]
+    pub config: Json,
+    #[serde(default)]
+    pub engine: EngineSettings,
+}
+
+/// What a release job reports (`result_json`); sent back as `prior_json` next time.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ReleaseRecord {
+    pub released_generation: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// "ready", "failed", "drifted".
+    pub status: String,
+    /// The releaser's own notes about what exists (opaque to the provider).
+    #[serde(default)]
+    pub record: Json,
 }
 
 /// Image labels every build carries.

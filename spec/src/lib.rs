@@ -7,6 +7,7 @@
 
 pub mod catalog;
 pub mod docker_build;
+pub mod docker_deploy;
 pub mod exec;
 pub mod field;
 pub mod job;

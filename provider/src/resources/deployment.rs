@@ -31,7 +31,7 @@ fn generation_of(state: &Value) -> u64 {
 }
 
 impl AppDeployment {
-    fn request(&self, state: &Value, config: &Value, platform: &PlatformSpec, generation: u64) -> DeploymentRequest {
+    fn request(&self, ctx: &Ctx, state: &Value, config: &Value, platform: &PlatformSpec, generation: u64) -> DeploymentRequest {
         DeploymentRequest {
             name: str_attr(state, "name").unwrap_or_default(),
             generation,
@@ -41,6 +41,7 @@ impl AppDeployment {
             secret_env: string_map(config.attr("secret_env")),
             labels: string_map(state.attr("labels")),
             config: to_json(state.attr(platform.name).unwrap_or(&Value::Null)),
+            engine: ctx.engine.clone(),
         }
     }
 
@@ -175,7 +176,7 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
             diags.error("Missing platform block", "No supported platform block is set.");
             return ApplyResult { state: Value::Null, private: Vec::new(), diags };
         };
-        let request = self.request(planned, config, &platform, 1);
+        let request = self.request(ctx, planned, config, &platform, 1);
         let timeout = timeouts::get(planned, "create").unwrap_or(DEFAULT_TIMEOUT);
         let job = self.job(Operation::Deploy, &platform, &request, &[], Some(timeout));
         let mut stop = ctx.stop.clone();
@@ -210,7 +211,7 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
             // Nothing we know how to inspect (e.g. imported by name only): keep as is.
             return ReadResult { state: state.clone(), private: private.to_vec(), diags };
         };
-        let request = self.request(state, &Value::Null, &platform, generation_of(state).max(1));
+        let request = self.request(ctx, state, &Value::Null, &platform, generation_of(state).max(1));
         if !(platform.observes)(&request.config) {
             // Nothing to look at: the recorded state stands (and no runner starts during plan).
             return ReadResult { state: state.clone(), private: private.to_vec(), diags };
@@ -253,7 +254,7 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
             return ApplyResult { state: prior.clone(), private: private.to_vec(), diags };
         };
         let generation = generation_of(planned).max(generation_of(prior) + 1);
-        let request = self.request(planned, config, &platform, generation);
+        let request = self.request(ctx, planned, config, &platform, generation);
         // A platform switch starts from nothing on the new platform; the old one is destroyed first.
         let prior_record = if chosen_platform(prior, Role::Platform).map(|p| p.name) == Some(platform.name) { private } else { &[] };
         if prior_record.is_empty() && !private.is_empty() {
@@ -295,7 +296,7 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
         let Some(platform) = chosen_platform(prior, Role::Platform) else {
             return ApplyResult { state: Value::Null, private: Vec::new(), diags };
         };
-        let request = self.request(prior, &Value::Null, &platform, generation_of(prior));
+        let request = self.request(ctx, prior, &Value::Null, &platform, generation_of(prior));
         let timeout = timeouts::get(prior, "delete").unwrap_or(DEFAULT_TIMEOUT);
         let job = self.job(Operation::Destroy, &platform, &request, private, Some(timeout));
         let mut stop = ctx.stop.clone();

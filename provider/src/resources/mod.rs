@@ -71,6 +71,8 @@ fn field_type(ty: FieldType) -> Type {
         FieldType::Bool => Type::Bool,
         FieldType::StringList => Type::List(Box::new(Type::String)),
         FieldType::StringMap => Type::Map(Box::new(Type::String)),
+        FieldType::NumberList => Type::List(Box::new(Type::Number)),
+        FieldType::NumberMap => Type::Map(Box::new(Type::Number)),
     }
 }
 
