@@ -26,6 +26,22 @@ fn number(n: u64) -> Value {
     Value::Number(Number::from_u64(n))
 }
 
+/// A deployment's ID names one generation: `web/3`.
+pub fn deployment_id(name: &str, generation: u64) -> String {
+    format!("{name}/{generation}")
+}
+
+/// The name and generation in a deployment ID (`web/3`); a bare name has no generation.
+pub fn parse_deployment_id(id: &str) -> (&str, Option<u64>) {
+    match id.rsplit_once('/') {
+        Some((name, generation)) => match generation.parse() {
+            Ok(g) => (name, Some(g)),
+            Err(_) => (id, None),
+        },
+        None => (id, None),
+    }
+}
+
 fn generation_of(state: &Value) -> u64 {
     state.attr("generation").and_then(Value::as_number).and_then(Number::as_u64).unwrap_or(0)
 }
@@ -42,6 +58,7 @@ impl AppDeployment {
             labels: string_map(state.attr("labels")),
             config: to_json(state.attr(platform.name).unwrap_or(&Value::Null)),
             engine: ctx.engine.clone(),
+            keep: state.attr("keep").and_then(Value::as_number).and_then(Number::as_u64).unwrap_or(1),
         }
     }
 
@@ -68,6 +85,9 @@ impl AppDeployment {
     /// Copies a runner record into a state value.
     fn apply_record(&self, state: &mut Value, platform: &PlatformSpec, record: &DeploymentRecord) {
         set_attr(state, "generation", number(record.generation));
+        if let Some(name) = str_attr(state, "name") {
+            set_attr(state, "id", Value::string(deployment_id(&name, record.generation)));
+        }
         set_attr(state, "status", Value::string(record.status.clone()));
         set_attr(state, "url", record.url.clone().map(Value::String).unwrap_or(Value::Null));
         if let Some(block) = attr_mut(state, platform.name) {
@@ -98,7 +118,9 @@ impl Resource for AppDeployment {
             "Runs a generation of the application on one platform. Every change creates generation N+1 (or \
 upgrades in place where names are fixed); `keep` older generations stay for rollback.",
         )
-        .attr(Attribute::string("id").computed().use_state_for_unknown().describe("The deployment's name."))
+        .attr(Attribute::string("id").computed().describe(
+            "`<name>/<generation>`: changes with every generation, so an `app_release` that refers to it moves with the deployment.",
+        ))
         .attr(
             Attribute::string("name")
                 .required()
@@ -144,20 +166,24 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
         if state.is_null() {
             return;
         }
-        if let Some(name) = req.config.attr("name").filter(|n| !n.is_unknown()) {
-            set_attr(state, "id", name.clone());
-        }
+        let name = req.config.attr("name").and_then(Value::as_str).map(str::to_string);
+        let set_id = |state: &mut Value, generation: u64| {
+            set_attr(state, "id", name.as_deref().map(|n| Value::string(deployment_id(n, generation))).unwrap_or(Value::Unknown));
+        };
         if req.prior.is_null() {
             set_attr(state, "generation", number(1));
+            set_id(state, 1);
             return;
         }
         let prior_status = str_attr(req.prior, "status").unwrap_or_default();
         let redeploy = planned.changed || prior_status != status::READY;
         if !redeploy {
+            set_id(state, generation_of(req.prior));
             return;
         }
         // A failed or drifted deployment is deployed again even when the configuration is unchanged.
         set_attr(state, "generation", number(generation_of(req.prior) + 1));
+        set_id(state, generation_of(req.prior) + 1);
         set_attr(state, "status", Value::Unknown);
         set_attr(state, "url", Value::Unknown);
         if let Some(platform) = chosen_platform(state, Role::Platform) {
@@ -331,7 +357,8 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
                 }
             }
         } else {
-            let object = app_cty::json::decode(serde_json::json!({ "name": trimmed }).to_string().as_bytes(), &ty);
+            let (name, generation) = parse_deployment_id(trimmed);
+            let object = app_cty::json::decode(serde_json::json!({ "name": name, "generation": generation }).to_string().as_bytes(), &ty);
             match object {
                 Ok(v) => v,
                 Err(e) => {
@@ -350,14 +377,15 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
             );
             return ReadResult { state: Value::Null, private: Vec::new(), diags };
         }
-        let name = state.attr("name").cloned().unwrap_or(Value::Null);
-        set_attr(&mut state, "id", name);
         if state.attr("keep").is_none_or(Value::is_null) {
             set_attr(&mut state, "keep", number(1));
         }
         if state.attr("generation").is_none_or(Value::is_null) {
             set_attr(&mut state, "generation", number(1));
         }
+        let name = str_attr(&state, "name").unwrap_or_default();
+        let id = deployment_id(&name, generation_of(&state));
+        set_attr(&mut state, "id", Value::string(id));
         set_attr(&mut state, "status", Value::string(status::READY));
         set_attr(&mut state, "secret_env", Value::Null);
         ReadResult { state, private: Vec::new(), diags }

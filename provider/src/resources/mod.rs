@@ -6,7 +6,7 @@ pub mod deployment;
 pub mod release;
 
 use crate::framework::schema::{Attribute, Block, Nesting};
-use crate::framework::{ApplyResult, AttrPath, Ctx, Diagnostics, ReadResult};
+use crate::framework::{AttrPath, Diagnostics};
 use app_cty::{Type, Value};
 use app_spec::catalog::{self, PlatformSpec, Role};
 use app_spec::{BlockSpec, FieldSpec, FieldType, Presence};
@@ -14,54 +14,8 @@ use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// A resource whose blocks are all planned: validation already rejects every configuration
-/// with the reason, and the operations answer the same without ever losing state.
-pub trait SchemaOnly: Send + Sync + 'static {
-    const TYPE: &'static str;
-    /// Summary and detail of the error every operation returns.
-    const UNAVAILABLE: (&'static str, &'static str);
-    fn schema(&self) -> crate::framework::Schema;
-    fn validate(&self, config: &Value, diags: &mut Diagnostics);
-}
-
-pub struct NotYetAvailable<T>(pub T);
-
-fn not_available<T: SchemaOnly>() -> Diagnostics {
-    let mut d = Diagnostics::new();
-    d.error(T::UNAVAILABLE.0, T::UNAVAILABLE.1);
-    d
-}
-
-#[async_trait::async_trait]
-impl<T: SchemaOnly> crate::framework::Resource for NotYetAvailable<T> {
-    fn type_name(&self) -> &'static str {
-        T::TYPE
-    }
-    fn schema(&self) -> crate::framework::Schema {
-        self.0.schema()
-    }
-    fn validate(&self, config: &Value, diags: &mut Diagnostics) {
-        self.0.validate(config, diags);
-    }
-    async fn create(&self, _: &Ctx, _: &Value, _: &Value) -> ApplyResult {
-        ApplyResult { state: Value::Null, private: Vec::new(), diags: not_available::<T>() }
-    }
-    async fn read(&self, _: &Ctx, state: &Value, private: &[u8]) -> ReadResult {
-        ReadResult { state: state.clone(), private: private.to_vec(), diags: Diagnostics::new() }
-    }
-    async fn update(&self, _: &Ctx, prior: &Value, _: &Value, _: &Value, private: &[u8]) -> ApplyResult {
-        ApplyResult { state: prior.clone(), private: private.to_vec(), diags: not_available::<T>() }
-    }
-    async fn delete(&self, _: &Ctx, _: &Value, _: &[u8]) -> ApplyResult {
-        ApplyResult { state: Value::Null, private: Vec::new(), diags: Diagnostics::new() }
-    }
-    async fn import(&self, _: &Ctx, _: &str) -> ReadResult {
-        ReadResult { state: Value::Null, private: Vec::new(), diags: not_available::<T>() }
-    }
-}
-
 pub fn all() -> Vec<Arc<dyn crate::framework::Resource>> {
-    vec![Arc::new(build::AppBuild), Arc::new(deployment::AppDeployment), Arc::new(NotYetAvailable(release::AppRelease))]
+    vec![Arc::new(build::AppBuild), Arc::new(deployment::AppDeployment), Arc::new(release::AppRelease)]
 }
 
 fn field_type(ty: FieldType) -> Type {

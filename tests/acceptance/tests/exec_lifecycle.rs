@@ -37,7 +37,7 @@ fn create_update_destroy() {
         assert_eq!(web["status"], "ready");
         assert_eq!(web["url"], "http://example.invalid/web", "url comes from the create command's JSON output");
         assert_eq!(web["exec"]["outputs"]["url"], "http://example.invalid/web");
-        assert_eq!(web["id"], "web");
+        assert_eq!(web["id"], "web/1", "the ID names the generation");
         wd.assert_empty_plan("after create");
 
         // An env change is an in-place update: generation 2.
