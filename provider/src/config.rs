@@ -30,7 +30,40 @@ started on demand on the machine that runs Terraform.",
                 .attr(Attribute::string("cert_path").optional().describe(
                     "Directory with `ca.pem`, `cert.pem` and `key.pem` for a `tcp://` engine with TLS (as `DOCKER_CERT_PATH`).",
                 )),
+        )
+        .block(
+            "aws",
+            Nesting::Single,
+            Block::new("How runners reach AWS. Default: the AWS SDK's chain where the runner runs (environment, shared config and credentials files, SSO via `credential_process`, instance or task role). Credentials never appear in logs, state or diagnostics.")
+                .attr(Attribute::string("region").optional().describe("Region, e.g. `us-east-1`; default: `AWS_REGION` / the profile's."))
+                .attr(Attribute::string("profile").optional().describe("Shared config profile."))
+                .attr(Attribute::string("endpoint_url").optional().describe("One endpoint for every AWS service (emulators such as moto or LocalStack)."))
+                .block(
+                    "assume_role",
+                    Nesting::Single,
+                    Block::new("Assume this role (STS AssumeRole) with the default credentials.")
+                        .attr(Attribute::string("role_arn").required().describe("Role to assume."))
+                        .attr(Attribute::string("session_name").optional().describe("Session name (default `terraform-provider-app`)."))
+                        .attr(Attribute::string("external_id").optional().describe("External ID the role's trust policy requires.")),
+                ),
         ),
+    }
+}
+
+/// The `aws` block as the runner receives it.
+pub fn aws(config: &Value) -> app_spec::job::AwsSettings {
+    let aws = config.attr("aws").filter(|d| !d.is_null());
+    let field = |v: Option<&Value>, name: &str| v.and_then(|d| d.attr(name)).and_then(Value::as_str).map(str::to_string);
+    let assume = aws.and_then(|a| a.attr("assume_role")).filter(|r| !r.is_null());
+    app_spec::job::AwsSettings {
+        region: field(aws, "region"),
+        profile: field(aws, "profile"),
+        endpoint_url: field(aws, "endpoint_url"),
+        assume_role: field(assume, "role_arn").map(|role_arn| app_spec::job::AssumeRole {
+            role_arn,
+            session_name: field(assume, "session_name"),
+            external_id: field(assume, "external_id"),
+        }),
     }
 }
 
@@ -68,6 +101,26 @@ pub fn validate(config: &Value, diags: &mut Diagnostics) {
                     AttrPath::attr("docker").then_attr("cert_path"),
                     "Empty cert_path",
                     "Leave `cert_path` unset for an engine without TLS.",
+                );
+            }
+        }
+    }
+    if let Some(aws) = config.attr("aws").filter(|d| !d.is_null()) {
+        if let Some(url) = aws.attr("endpoint_url").and_then(Value::as_str) {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                diags.error_at(
+                    AttrPath::attr("aws").then_attr("endpoint_url"),
+                    "Invalid endpoint URL",
+                    format!("{url:?} must start with http:// or https://."),
+                );
+            }
+        }
+        if let Some(arn) = aws.attr("assume_role").and_then(|r| r.attr("role_arn")).and_then(Value::as_str) {
+            if !arn.starts_with("arn:") || !arn.contains(":role/") {
+                diags.error_at(
+                    AttrPath::attr("aws").then_attr("assume_role").then_attr("role_arn"),
+                    "Invalid role ARN",
+                    format!("{arn:?} is not an IAM role ARN (`arn:aws:iam::<account>:role/<name>`)."),
                 );
             }
         }

@@ -33,6 +33,9 @@ pub struct PlatformSpec {
     /// Whether a status job can observe anything for this configuration; when not, the
     /// recorded state stands and no runner is needed to refresh it.
     pub observes: fn(&Json) -> bool,
+    /// Platforms that run an image: what is wrong with the deployment's `image` for this
+    /// platform (`None`: fine). `Some` also makes `image` required.
+    pub image_rule: Option<fn(&str) -> Option<String>>,
 }
 
 fn no_fields_yet() -> BlockSpec {
@@ -55,6 +58,7 @@ const fn planned(role: Role, name: &'static str, note: &'static str) -> Platform
         block: no_fields_yet,
         validate: nothing_to_validate,
         observes: always_observes,
+        image_rule: None,
     }
 }
 
@@ -68,6 +72,7 @@ pub fn all() -> Vec<PlatformSpec> {
             block: crate::exec::block,
             validate: crate::exec::validate,
             observes: crate::exec::observes,
+            image_rule: None,
         },
         PlatformSpec {
             role: Role::Builder,
@@ -76,6 +81,7 @@ pub fn all() -> Vec<PlatformSpec> {
             block: crate::docker_build::docker_block,
             validate: crate::docker_build::validate_docker,
             observes: crate::docker_build::always_observes,
+            image_rule: None,
         },
         PlatformSpec {
             role: Role::Builder,
@@ -84,6 +90,7 @@ pub fn all() -> Vec<PlatformSpec> {
             block: crate::docker_build::docker_pull_block,
             validate: crate::docker_build::validate_docker_pull,
             observes: crate::docker_build::always_observes,
+            image_rule: None,
         },
         planned(Role::Builder, "aws_ami", "AMI lookups arrive with the EC2 work."),
         PlatformSpec {
@@ -93,11 +100,20 @@ pub fn all() -> Vec<PlatformSpec> {
             block: crate::docker_deploy::platform_block,
             validate: crate::docker_deploy::validate_platform,
             observes: crate::docker_deploy::always_observes,
+            image_rule: None,
         },
         planned(Role::Platform, "kubernetes", "Kubernetes deployments are planned."),
         planned(Role::Platform, "kubernetes_apply", "kubernetes_apply is planned."),
         planned(Role::Platform, "helm", "Helm is planned."),
-        planned(Role::Platform, "aws_lambda", "AWS Lambda arrives with the Lambda work."),
+        PlatformSpec {
+            role: Role::Platform,
+            name: "aws_lambda",
+            availability: Availability::Ready,
+            block: crate::aws_lambda::platform_block,
+            validate: crate::aws_lambda::validate_platform,
+            observes: crate::aws_lambda::always_observes,
+            image_rule: Some(crate::aws_lambda::image_problem),
+        },
         planned(Role::Platform, "aws_ec2", "EC2 Auto Scaling deployments are planned."),
         PlatformSpec {
             role: Role::Releaser,
@@ -106,9 +122,18 @@ pub fn all() -> Vec<PlatformSpec> {
             block: crate::docker_deploy::releaser_block,
             validate: crate::docker_deploy::validate_releaser,
             observes: crate::docker_deploy::always_observes,
+            image_rule: None,
         },
         planned(Role::Releaser, "kubernetes", "Kubernetes releases are planned."),
-        planned(Role::Releaser, "aws_lambda", "Lambda alias releases arrive with the Lambda work."),
+        PlatformSpec {
+            role: Role::Releaser,
+            name: "aws_lambda",
+            availability: Availability::Ready,
+            block: crate::aws_lambda::releaser_block,
+            validate: crate::aws_lambda::validate_releaser,
+            observes: crate::aws_lambda::always_observes,
+            image_rule: None,
+        },
         planned(Role::Releaser, "aws_alb", "ALB releases are planned."),
     ]
 }

@@ -5,7 +5,7 @@ use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
 /// Every operation on a deployment sends this as `request_json`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentRequest {
     pub name: String,
     /// The generation this operation creates (deploy) or inspects (status, destroy).
@@ -25,6 +25,34 @@ pub struct DeploymentRequest {
     /// How to reach the Docker engine (Docker platform).
     #[serde(default)]
     pub engine: EngineSettings,
+    /// How to reach AWS (Lambda platform).
+    #[serde(default)]
+    pub aws: AwsSettings,
+    /// How many generations older than the current one stay for rollback (the resource's
+    /// `keep`, default 1); platforms with one object per generation remove the others.
+    #[serde(default = "default_keep")]
+    pub keep: u64,
+}
+
+fn default_keep() -> u64 {
+    1
+}
+
+impl Default for DeploymentRequest {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            generation: 0,
+            image: None,
+            env: BTreeMap::new(),
+            secret_env: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            config: Json::Null,
+            engine: EngineSettings::default(),
+            aws: AwsSettings::default(),
+            keep: default_keep(),
+        }
+    }
 }
 
 /// What a deployment job reports (`result_json`); sent back as `prior_json` next time.
@@ -58,6 +86,30 @@ pub struct EngineSettings {
     /// Directory with `ca.pem`, `cert.pem`, `key.pem` for `tcp://` with TLS.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cert_path: Option<String>,
+}
+
+/// How runners reach AWS (the provider's `aws` block); unset fields fall back to the AWS SDK's
+/// defaults where the runner runs (environment, shared config, instance role).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AwsSettings {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+    /// One endpoint for every service (emulators such as moto or LocalStack).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assume_role: Option<AssumeRole>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AssumeRole {
+    pub role_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id: Option<String>,
 }
 
 /// Every operation on a build sends this as `request_json`; the source archive travels
@@ -148,6 +200,8 @@ pub struct ReleaseRequest {
     pub config: Json,
     #[serde(default)]
     pub engine: EngineSettings,
+    #[serde(default)]
+    pub aws: AwsSettings,
 }
 
 /// What a release job reports (`result_json`); sent back as `prior_json` next time.
@@ -171,4 +225,18 @@ pub mod labels {
     pub const NAME: &str = "dev.terraform-provider-app.name";
     /// The build's configuration as JSON, written by the provider (see `BuildRequest::build_config`).
     pub const BUILD_CONFIG: &str = "dev.terraform-provider-app.build-config";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_defaults_to_one() {
+        let request: DeploymentRequest = serde_json::from_str(r#"{"name": "web", "generation": 2}"#).expect("parses");
+        assert_eq!(request.keep, 1);
+        assert_eq!(DeploymentRequest::default().keep, 1);
+        let request: DeploymentRequest = serde_json::from_str(r#"{"name": "web", "generation": 2, "keep": 0}"#).expect("parses");
+        assert_eq!(request.keep, 0);
+    }
 }

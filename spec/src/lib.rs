@@ -5,6 +5,7 @@
 //! the runner receives, and the platform's `validate` checks values before any job runs.
 //! Nothing here knows Terraform; the provider does the translation.
 
+pub mod aws_lambda;
 pub mod catalog;
 pub mod docker_build;
 pub mod docker_deploy;

@@ -16,6 +16,8 @@ pub struct Ctx {
     pub stop: watch::Receiver<bool>,
     /// The provider's `docker` block: how runners reach the Docker engine.
     pub engine: app_spec::job::EngineSettings,
+    /// The provider's `aws` block: how runners reach AWS.
+    pub aws: app_spec::job::AwsSettings,
 }
 
 pub struct PlanRequest<'a> {

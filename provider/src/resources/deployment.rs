@@ -58,6 +58,7 @@ impl AppDeployment {
             labels: string_map(state.attr("labels")),
             config: to_json(state.attr(platform.name).unwrap_or(&Value::Null)),
             engine: ctx.engine.clone(),
+            aws: ctx.aws.clone(),
             keep: state.attr("keep").and_then(Value::as_number).and_then(Number::as_u64).unwrap_or(1),
         }
     }
@@ -158,7 +159,23 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
                 );
             }
         }
-        validate_platform(config, Role::Platform, TYPE, diags);
+        if let Some(platform) = validate_platform(config, Role::Platform, TYPE, diags) {
+            if let Some(rule) = platform.image_rule {
+                match config.attr("image") {
+                    Some(Value::String(image)) => {
+                        if let Some(problem) = rule(image) {
+                            diags.error_at(AttrPath::attr("image"), format!("Image not usable by {}", platform.name), problem);
+                        }
+                    }
+                    Some(Value::Null) | None => diags.error_at(
+                        AttrPath::attr("image"),
+                        "Missing image",
+                        format!("The {} platform runs an image: set `image`, e.g. `image = app_build.web.image`.", platform.name),
+                    ),
+                    _ => {}
+                }
+            }
+        }
     }
 
     async fn modify_plan(&self, _ctx: &Ctx, req: PlanRequest<'_>, planned: &mut Planned, _diags: &mut Diagnostics) {

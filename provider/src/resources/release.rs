@@ -59,6 +59,7 @@ impl AppRelease {
             labels: string_map(state.attr("labels")),
             config: to_json(state.attr(platform.name).unwrap_or(&Value::Null)),
             engine: ctx.engine.clone(),
+            aws: ctx.aws.clone(),
         }
     }
 

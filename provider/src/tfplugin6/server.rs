@@ -84,6 +84,7 @@ impl ProviderService {
                 runner: Arc::new(Runner::new(RunnerSettings::default())),
                 stop: self.stop.subscribe(),
                 engine: Default::default(),
+                aws: Default::default(),
             })
             .clone()
     }
@@ -141,7 +142,7 @@ impl Provider for ProviderService {
             if !cfg.is_wholly_known() {
                 diags.error(
                     "Provider configuration depends on values not known yet",
-                    "`runner_path`, `runner_env` and the `docker` block must be known at plan time; use values that do not depend on resources created in the same apply.",
+                    "`runner_path`, `runner_env` and the `docker` and `aws` blocks must be known at plan time; use values that do not depend on resources created in the same apply.",
                 );
             }
             if !diags.has_errors() {
@@ -149,6 +150,7 @@ impl Provider for ProviderService {
                     runner: Arc::new(Runner::new(config::settings(&cfg))),
                     stop: self.stop.subscribe(),
                     engine: config::engine(&cfg),
+                    aws: config::aws(&cfg),
                 };
                 if let Ok(mut guard) = self.ctx.write() {
                     *guard = Some(ctx);
