@@ -18,6 +18,15 @@
 //! router never resolves names. Exit codes: 0 after SIGTERM/SIGINT, 1 when it cannot listen,
 //! 2 on a usage error.
 //!
+//! # Building
+//!
+//! `scripts/build.sh` builds the executable (feature `bin`) with the C library linked statically
+//! (`-C target-feature=+crt-static --target <host triple>`) and copies it next to
+//! `terraform-provider-app` and `app-runner` in the directory it prints; `scripts/dist.sh` packs
+//! all three. The feature is off by default so that plain workspace builds never put a dynamically
+//! linked `app-router` there; the tests run the library (`tests/proxy.rs` runs the router in a
+//! child process: its own test executable).
+//!
 //! # The upstream file
 //!
 //! One line `ip:port` (`172.18.0.5:8080`, `[fd00::5]:8080`), trailing newline optional, surrounding
@@ -73,6 +82,83 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 const MAX_FILE_LEN: u64 = 512;
 /// Stack of the two threads that copy one connection (they hold little more than a copy buffer).
 const THREAD_STACK: usize = 128 * 1024;
+
+/// The crate version, what `app-router version` prints.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub const USAGE: &str = "usage: app-router serve --listen <ip:port> --upstream-file <path>
+       app-router version
+
+serve: a TCP proxy. Every accepted connection goes to the upstream named in the upstream file
+(one line `ip:port`, read again for each connection); connections already open stay where they
+started. A missing or malformed file keeps the last good upstream.";
+
+/// A parsed command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cli {
+    Serve { listen: SocketAddr, upstream_file: PathBuf },
+    Version,
+    Help,
+}
+
+/// Parses the arguments after the program name. `--name value` and `--name=value` both work.
+pub fn parse_args(args: &[String]) -> Result<Cli, String> {
+    let (command, rest) = args.split_first().ok_or("no command")?;
+    match command.as_str() {
+        "serve" => parse_serve(rest),
+        "version" | "--version" | "-V" if rest.is_empty() => Ok(Cli::Version),
+        "help" | "--help" | "-h" => Ok(Cli::Help),
+        other => Err(format!("unknown command {other:?}")),
+    }
+}
+
+fn parse_serve(args: &[String]) -> Result<Cli, String> {
+    let mut listen = None;
+    let mut file = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let slot = match name {
+            "--listen" => &mut listen,
+            "--upstream-file" => &mut file,
+            _ => return Err(format!("unknown argument {arg:?}")),
+        };
+        let value = match inline {
+            Some(value) => value,
+            None => args.next().cloned().ok_or_else(|| format!("{name} needs a value"))?,
+        };
+        if slot.replace(value).is_some() {
+            return Err(format!("{name} given twice"));
+        }
+    }
+    let listen = listen.ok_or("--listen is required")?;
+    let listen = listen.parse().map_err(|_| format!("--listen {listen:?} is not a literal `ip:port`"))?;
+    let upstream_file = file.filter(|f| !f.is_empty()).ok_or("--upstream-file is required")?;
+    Ok(Cli::Serve { listen, upstream_file: PathBuf::from(upstream_file) })
+}
+
+/// `app-router serve`: installs the signal handlers, listens, serves forever. Returns only when it
+/// cannot listen, with the process exit status (1).
+pub fn run_serve(listen: SocketAddr, upstream_file: &Path) -> u8 {
+    if let Err(e) = exit_on_termination() {
+        log(format_args!("cannot install signal handlers: {e}"));
+    }
+    let listener = match TcpListener::bind(listen) {
+        Ok(listener) => listener,
+        Err(e) => {
+            log(format_args!("cannot listen on {listen}: {e}"));
+            return 1;
+        }
+    };
+    let local = listener.local_addr().unwrap_or(listen);
+    log(format_args!("{VERSION} listening on {local} (upstream file {})", upstream_file.display()));
+    let mut upstream = Upstream::new(upstream_file);
+    upstream.refresh();
+    serve(listener, upstream)
+}
 
 /// Writes one line to stderr, prefixed `app-router: `.
 pub fn log(message: impl Display) {
@@ -306,6 +392,42 @@ mod tests {
             "http://1.2.3.4:80",
         ] {
             assert!(parse_upstream(text).is_err(), "{text:?} was accepted");
+        }
+    }
+
+    fn args(list: &[&str]) -> Vec<String> {
+        list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn command_lines() {
+        let serve = Cli::Serve { listen: "0.0.0.0:8080".parse().expect("address"), upstream_file: "/run/app-router/upstream".into() };
+        assert_eq!(
+            parse_args(&args(&["serve", "--listen", "0.0.0.0:8080", "--upstream-file", "/run/app-router/upstream"])),
+            Ok(serve.clone())
+        );
+        assert_eq!(parse_args(&args(&["serve", "--upstream-file=/run/app-router/upstream", "--listen=0.0.0.0:8080"])), Ok(serve));
+        assert_eq!(
+            parse_args(&args(&["serve", "--listen", "[::]:80", "--upstream-file", "u"])),
+            Ok(Cli::Serve { listen: "[::]:80".parse().expect("address"), upstream_file: "u".into() })
+        );
+        assert_eq!(parse_args(&args(&["version"])), Ok(Cli::Version));
+        assert_eq!(parse_args(&args(&["--version"])), Ok(Cli::Version));
+        assert_eq!(parse_args(&args(&["help"])), Ok(Cli::Help));
+        for bad in [
+            &[][..],
+            &["nope"],
+            &["version", "x"],
+            &["serve"],
+            &["serve", "--listen", "127.0.0.1:80"],
+            &["serve", "--upstream-file", "u"],
+            &["serve", "--listen", "localhost:80", "--upstream-file", "u"],
+            &["serve", "--listen", "127.0.0.1:80", "--upstream-file"],
+            &["serve", "--listen", "127.0.0.1:80", "--upstream-file", ""],
+            &["serve", "--listen", "127.0.0.1:80", "--listen", "127.0.0.1:81", "--upstream-file", "u"],
+            &["serve", "--listen", "127.0.0.1:80", "--upstream-file", "u", "extra"],
+        ] {
+            assert!(parse_args(&args(bad)).is_err(), "{bad:?} was accepted");
         }
     }
 

@@ -1,15 +1,43 @@
-//! The real `app-router` binary on loopback, in front of line-echo upstreams started by the test.
+//! The router on loopback, in front of line-echo upstreams started by the test. The router runs in
+//! a child process, so that it is exactly what `app-router serve` runs (signal handlers, exit
+//! status): this test executable itself, running only `router_process` with `CHILD_ARGS` set. (The
+//! `app-router` executable is built by `scripts/build.sh` only; see the `bin` feature.)
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::thread;
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_app-router");
+/// The router's command line, one argument per line; set only in the child.
+const CHILD_ARGS: &str = "APP_ROUTER_TEST_CHILD_ARGS";
 const WAIT: Duration = Duration::from_secs(10);
+
+/// Not a test of its own: with `CHILD_ARGS` set (by [`router_command`]) this process becomes the
+/// router, as `app-router`'s `main` would.
+#[test]
+fn router_process() {
+    let Ok(args) = std::env::var(CHILD_ARGS) else { return };
+    let args: Vec<String> = args.split('\n').map(String::from).collect();
+    match app_router::parse_args(&args) {
+        Ok(app_router::Cli::Serve { listen, upstream_file }) => std::process::exit(app_router::run_serve(listen, &upstream_file).into()),
+        other => panic!("not a serve command line: {other:?}"),
+    }
+}
+
+/// `app-router serve --listen <listen> --upstream-file <file>` as a child process.
+fn router_command(listen: &str, file: &Path) -> Command {
+    let exe = std::env::current_exe().expect("test executable");
+    let mut command = Command::new(exe);
+    command
+        .args(["router_process", "--exact", "--nocapture", "--test-threads=1", "-q"])
+        .env(CHILD_ARGS, format!("serve\n--listen\n{listen}\n--upstream-file\n{}", file.display()))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
+    command
+}
 
 /// A TCP server answering each line `x` with `<name>:x`, until the client half-closes; then it
 /// writes `<name>:bye` and closes.
@@ -47,14 +75,7 @@ impl Router {
     fn start(test: &str) -> Self {
         let file = std::env::temp_dir().join(format!("app-router-test-{}-{test}", std::process::id()));
         let _ = std::fs::remove_file(&file);
-        let mut child = Command::new(BIN)
-            .args(["serve", "--listen", "127.0.0.1:0", "--upstream-file"])
-            .arg(&file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start app-router");
+        let mut child = router_command("127.0.0.1:0", &file).stderr(Stdio::piped()).spawn().expect("start the router");
         let stderr = child.stderr.take().expect("stderr");
         let (tx, logs) = mpsc::channel();
         thread::spawn(move || {
@@ -238,25 +259,11 @@ fn sigterm_ends_the_router_promptly() {
 }
 
 #[test]
-fn version_and_usage() {
-    let out = Command::new(BIN).arg("version").output().expect("run version");
-    assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{}\n", env!("CARGO_PKG_VERSION")));
-    for args in [
-        &[][..],
-        &["serve"],
-        &["serve", "--listen", "127.0.0.1:0"],
-        &["serve", "--listen", "localhost:80", "--upstream-file", "/x"],
-        &["nope"],
-    ] {
-        let out = Command::new(BIN).args(args).output().expect("run");
-        assert_eq!(out.status.code(), Some(2), "{args:?}");
-    }
-    // A port already taken: exit 1.
+fn a_taken_port_exits_1() {
     let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
-    let out = Command::new(BIN)
-        .args(["serve", "--listen", &taken.local_addr().expect("address").to_string(), "--upstream-file", "/nonexistent"])
-        .output()
-        .expect("run");
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let listen = taken.local_addr().expect("address").to_string();
+    let out = router_command(&listen, Path::new("/nonexistent")).output().expect("run the router");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(&format!("cannot listen on {listen}")), "{stderr}");
 }
