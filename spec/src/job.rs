@@ -69,6 +69,24 @@ pub struct DeploymentRecord {
     /// The platform's own notes about what exists (opaque to the provider).
     #[serde(default)]
     pub record: Json,
+    /// Status jobs without a prior record (an import): the configuration as found, so the
+    /// imported state matches the configuration that describes it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<Observed>,
+}
+
+/// A deployment's configuration as a platform found it (import).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observed {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+    /// Values of the platform block's fields, by field name (nested blocks as objects).
+    #[serde(default)]
+    pub config: serde_json::Map<String, Json>,
 }
 
 pub mod status {

@@ -279,6 +279,24 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
                 if record.status == status::DRIFTED {
                     diags.warning(format!("Deployment {name:?} changed outside Terraform"), finished.detail.clone());
                 }
+                if let (true, Some(observed)) = (private.is_empty(), record.observed.as_ref()) {
+                    // Just imported: the configuration as the platform found it.
+                    set_attr(&mut new_state, "image", observed.image.clone().map(Value::String).unwrap_or(Value::Null));
+                    let map = |m: &std::collections::BTreeMap<String, String>| {
+                        if m.is_empty() {
+                            Value::Null
+                        } else {
+                            Value::Map(m.iter().map(|(k, v)| (k.clone(), Value::string(v.clone()))).collect())
+                        }
+                    };
+                    set_attr(&mut new_state, "env", map(&observed.env));
+                    set_attr(&mut new_state, "labels", map(&observed.labels));
+                    let block_type = super::platform_block(&platform).implied_type();
+                    let block = serde_json::Value::Object(observed.config.clone()).to_string();
+                    if let Ok(block) = app_cty::json::decode(block.as_bytes(), &block_type) {
+                        set_attr(&mut new_state, platform.name, block);
+                    }
+                }
                 self.apply_record(&mut new_state, &platform, &record);
                 ReadResult { state: new_state, private: finished.result_json.into_bytes(), diags }
             }
@@ -374,8 +392,17 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
                 }
             }
         } else {
-            let (name, generation) = parse_deployment_id(trimmed);
-            let object = app_cty::json::decode(serde_json::json!({ "name": name, "generation": generation }).to_string().as_bytes(), &ty);
+            // `<platform>:<name>` (e.g. `aws_lambda:hello`): the read asks that platform for what exists.
+            let (platform, rest) = match trimmed.split_once(':') {
+                Some((p, rest)) if app_spec::catalog::ready(Role::Platform).iter().any(|r| r.name == p) => (Some(p), rest),
+                _ => (None, trimmed),
+            };
+            let (name, generation) = parse_deployment_id(rest);
+            let mut object = serde_json::json!({ "name": name, "generation": generation });
+            if let Some(p) = platform {
+                object[p] = serde_json::json!({});
+            }
+            let object = app_cty::json::decode(object.to_string().as_bytes(), &ty);
             match object {
                 Ok(v) => v,
                 Err(e) => {
@@ -390,7 +417,7 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
         if str_attr(&state, "name").is_none() || probe.has_errors() {
             diags.error(
                 "Invalid import ID",
-                format!("{id:?} is neither a deployment name nor a JSON object with a valid \"name\". Use the deployment's name, or for exec deployments jsonencode() of its configuration."),
+                format!("{id:?} is not an import ID for app_deployment: use `<platform>:<name>` (e.g. `docker:web`, `aws_lambda:hello`), or for exec deployments jsonencode() of the configuration."),
             );
             return ReadResult { state: Value::Null, private: Vec::new(), diags };
         }

@@ -1,0 +1,235 @@
+//! AWS Lambda from container images against moto (`APP_TEST_MOTO_ENDPOINT`, started by
+//! scripts/test.sh): versions as generations, the `live` alias with weighted traffic, the
+//! function URL, drift, validation, import and destroy — checked through the AWS API (boto3 from
+//! moto's virtualenv).
+
+use app_acceptance::{for_each_terraform, Workdir};
+use std::path::PathBuf;
+use std::process::Command;
+
+const ACCOUNT_REPO: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/acc-lambda";
+
+fn moto() -> String {
+    std::env::var("APP_TEST_MOTO_ENDPOINT")
+        .expect("APP_TEST_MOTO_ENDPOINT is unset: run the tests through scripts/test.sh (it starts moto)")
+}
+
+fn digest(n: u8) -> String {
+    format!("sha256:{}", format!("{n:02x}").repeat(32))
+}
+
+/// Runs boto3 (from moto's virtualenv) against moto: `code` sees `lam`, `iam` and `json`, and
+/// prints its answer.
+fn aws(code: &str) -> String {
+    let cache = std::env::var_os("APP_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/terraform-provider-app"));
+    let python = cache.join("moto/venv/bin/python");
+    let script = format!(
+        "import boto3, json\nkw = dict(endpoint_url={:?}, region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\nlam = boto3.client('lambda', **kw)\niam = boto3.client('iam', **kw)\n{code}\n",
+        moto()
+    );
+    let out = Command::new(&python).arg("-c").arg(&script).output().unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
+    assert!(out.status.success(), "boto3 failed: {}\n{script}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn aws_json(code: &str) -> serde_json::Value {
+    serde_json::from_str(&aws(code)).expect("boto3 printed JSON")
+}
+
+fn workdir(wd: &Workdir) -> Workdir {
+    let mut w = Workdir::new(&wd.terraform, "lambda");
+    for (k, v) in [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing-secret-key"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+    ] {
+        w.env.insert(k.to_string(), v.to_string());
+    }
+    w
+}
+
+fn config(function: &str, image: &str, weight: Option<u32>) -> String {
+    let traffic = weight.map(|w| format!("    traffic {{\n      weight = {w}\n    }}\n")).unwrap_or_default();
+    format!(
+        r#"
+provider "app" {{
+  aws {{
+    region       = "us-east-1"
+    endpoint_url = "{endpoint}"
+  }}
+}}
+
+resource "app_deployment" "fn" {{
+  name  = "{function}"
+  image = "{image}"
+  env   = {{ GREETING = "hello" }}
+  aws_lambda {{
+    memory  = 256
+    timeout = 30
+  }}
+}}
+
+resource "app_release" "fn" {{
+  deployment = app_deployment.fn.id
+  aws_lambda {{
+{traffic}    function_url {{
+      auth_type = "NONE"
+    }}
+  }}
+}}
+
+output "url"     {{ value = app_release.fn.url }}
+output "version" {{ value = app_release.fn.aws_lambda.released_version }}
+output "role"    {{ value = app_deployment.fn.aws_lambda.role_arn }}
+"#,
+        endpoint = moto()
+    )
+}
+
+fn output(wd: &Workdir, name: &str) -> String {
+    wd.ok(&["output", "-raw", name]).stdout.trim().to_string()
+}
+
+#[test]
+fn versions_alias_traffic_url_drift_destroy() {
+    for_each_terraform("lambda", |outer| {
+        let wd = &workdir(outer);
+        let version: String = wd.version().chars().filter(char::is_ascii_digit).collect();
+        let function = format!("acc-fn-{}-{version}", std::process::id());
+        let image = |n: u8| format!("{ACCOUNT_REPO}@{}", digest(n));
+
+        wd.write_main(&config(&function, &image(1), None));
+        wd.apply();
+        let f = aws_json(&format!("print(json.dumps(lam.get_function(FunctionName={function:?})['Code']))"));
+        assert!(f.to_string().contains(&digest(1)), "ImageUri carries the digest: {f}");
+        let alias = aws_json(&format!("print(json.dumps(lam.get_alias(FunctionName={function:?}, Name='live')))"));
+        assert_eq!(alias["FunctionVersion"], "1", "{alias}");
+        let url = aws(&format!("print(lam.get_function_url_config(FunctionName={function:?}, Qualifier='live')['FunctionUrl'])"));
+        assert_eq!(output(wd, "url"), url, "the url output is the API's");
+        wd.assert_empty_plan("after the first release");
+
+        // A new image: version 2 published, the alias moves.
+        wd.write_main(&config(&function, &image(2), None));
+        wd.apply();
+        let alias = aws_json(&format!("print(json.dumps(lam.get_alias(FunctionName={function:?}, Name='live')))"));
+        assert_eq!(alias["FunctionVersion"], "2", "{alias}");
+        wd.assert_empty_plan("after version 2");
+
+        // weight 10: 10% to version 3, the rest stays on 2; weight 100 completes.
+        wd.write_main(&config(&function, &image(3), Some(10)));
+        wd.apply();
+        let alias = aws_json(&format!("print(json.dumps(lam.get_alias(FunctionName={function:?}, Name='live')))"));
+        assert_eq!(alias["FunctionVersion"], "2", "{alias}");
+        assert_eq!(alias["RoutingConfig"]["AdditionalVersionWeights"]["3"], 0.1, "{alias}");
+        wd.assert_empty_plan("after a 10% shift");
+        wd.write_main(&config(&function, &image(3), Some(100)));
+        wd.apply();
+        let alias = aws_json(&format!("print(json.dumps(lam.get_alias(FunctionName={function:?}, Name='live')))"));
+        assert_eq!(alias["FunctionVersion"], "3", "{alias}");
+        assert!(alias["RoutingConfig"]["AdditionalVersionWeights"].as_object().is_none_or(|m| m.is_empty()), "{alias}");
+        wd.assert_empty_plan("after completing the shift");
+
+        // The alias deleted out of band: plan shows it, apply restores it.
+        aws(&format!("lam.delete_alias(FunctionName={function:?}, Name='live')"));
+        let (code, plan) = wd.plan_code();
+        assert_eq!(code, 2, "a deleted alias shows in the plan:\n{}", plan.all());
+        wd.apply();
+        let alias = aws_json(&format!("print(json.dumps(lam.get_alias(FunctionName={function:?}, Name='live')))"));
+        assert_eq!(alias["FunctionVersion"], "3");
+        wd.assert_empty_plan("after restoring the alias");
+
+        // Destroy: function, alias, URL and the created role are gone.
+        let role = output(wd, "role");
+        let role_name = role.rsplit('/').next().unwrap_or_default().to_string();
+        wd.destroy();
+        let gone = aws(&format!(
+            "try:\n    lam.get_function(FunctionName={function:?}); print('function exists')\nexcept lam.exceptions.ResourceNotFoundException:\n    print('gone')"
+        ));
+        assert_eq!(gone, "gone");
+        let role_gone =
+            aws(&format!("try:\n    iam.get_role(RoleName={role_name:?}); print('role exists')\nexcept iam.exceptions.NoSuchEntityException:\n    print('gone')"));
+        assert_eq!(role_gone, "gone", "the created role {role} is deleted");
+    });
+}
+
+#[test]
+fn bad_lambda_input_is_a_plan_time_error() {
+    for_each_terraform("lambda-validate", |outer| {
+        let wd = &workdir(outer);
+        wd.write_main(
+            r#"
+resource "app_deployment" "fn" {
+  name  = "fn"
+  image = "127.0.0.1:5055/web@sha256:1111111111111111111111111111111111111111111111111111111111111111"
+  aws_lambda {
+    memory  = 50
+    timeout = 1000
+  }
+}
+"#,
+        );
+        let run = wd.run(&["validate", "-json", "-no-color"]);
+        assert_ne!(run.code, 0);
+        let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("validate -json");
+        let diags = report["diagnostics"].as_array().expect("diagnostics").clone();
+        let summaries: Vec<&str> = diags.iter().filter_map(|d| d["summary"].as_str()).collect();
+        for expected in ["Image not usable by aws_lambda", "Invalid memory", "Invalid timeout"] {
+            assert!(summaries.contains(&expected), "missing {expected:?} in {summaries:?}");
+        }
+        let snippets: Vec<String> = diags.iter().map(|d| d["snippet"]["code"].as_str().unwrap_or_default().to_string()).collect();
+        assert!(snippets.iter().any(|s| s.contains("memory")) && snippets.iter().any(|s| s.contains("timeout")), "{snippets:?}");
+    });
+}
+
+#[test]
+fn import_a_function_created_outside_terraform() {
+    for_each_terraform("lambda-import", |outer| {
+        let wd = &workdir(outer);
+        let version: String = wd.version().chars().filter(char::is_ascii_digit).collect();
+        let function = format!("acc-imp-{}-{version}", std::process::id());
+        let role = aws(&format!(
+            "r = iam.create_role(RoleName={:?}, AssumeRolePolicyDocument=json.dumps({{'Version': '2012-10-17', 'Statement': [{{'Effect': 'Allow', 'Principal': {{'Service': 'lambda.amazonaws.com'}}, 'Action': 'sts:AssumeRole'}}]}}))\nprint(r['Role']['Arn'])",
+            format!("{function}-role")
+        ));
+        let image = format!("{ACCOUNT_REPO}@{}", digest(7));
+        aws(&format!(
+            "lam.create_function(FunctionName={function:?}, Role={role:?}, PackageType='Image', Code={{'ImageUri': {image:?}}}, MemorySize=512, Timeout=20, Environment={{'Variables': {{'MODE': 'imported'}}}}, Publish=True)"
+        ));
+        wd.write_main(&format!(
+            r#"
+provider "app" {{
+  aws {{
+    region       = "us-east-1"
+    endpoint_url = "{endpoint}"
+  }}
+}}
+
+resource "app_deployment" "fn" {{
+  name  = "{function}"
+  image = "{image}"
+  env   = {{ MODE = "imported" }}
+  aws_lambda {{
+    role    = "{role}"
+    memory  = 512
+    timeout = 20
+  }}
+}}
+"#,
+            endpoint = moto()
+        ));
+        wd.ok(&["import", "-no-color", "-input=false", "app_deployment.fn", &format!("aws_lambda:{function}")]);
+        wd.assert_empty_plan("after importing a function created with boto3");
+        wd.destroy();
+        let gone = aws(&format!(
+            "try:\n    lam.get_function(FunctionName={function:?}); print('function exists')\nexcept lam.exceptions.ResourceNotFoundException:\n    print('gone')"
+        ));
+        assert_eq!(gone, "gone");
+        let role_kept = aws(&format!("print(iam.get_role(RoleName={:?})['Role']['Arn'])", format!("{function}-role")));
+        assert_eq!(role_kept, role, "a role the deployment did not create is kept");
+    });
+}
