@@ -1,11 +1,13 @@
 //! Docker Engine work: connect, build (classic builder), tag, inspect, remove, push.
 //!
-//! Addresses: `unix:///path` (or a bare `/path`) and `tcp://host:port` (plain, no TLS). The API
-//! version is negotiated with the engine, so old (20.10, API 1.41) and new engines both work.
+//! Addresses: `unix:///path` (or a bare `/path`) and `tcp://host:port`. The API version is
+//! negotiated with the engine, so old (20.10, API 1.41) and new engines both work.
 //!
-//! TLS to a `tcp://` engine (`DOCKER_TLS_VERIFY`, a `cert_path`) is refused with a clear error:
-//! bollard's `ssl` features need crates (hyper-rustls, rustls-native-certs) this build does not
-//! carry yet.
+//! TLS to a `tcp://` engine, as the docker CLI does it: when a `cert_path` is configured, or
+//! `DOCKER_CERT_PATH` is set, or `DOCKER_TLS_VERIFY` is set (not empty, not `0`; the certificates
+//! are then in `~/.docker`), the engine's certificate is verified with `ca.pem` and the client
+//! presents `cert.pem` + `key.pem` from that directory. Without any of these, `tcp://` is plain
+//! HTTP. Unix sockets never use TLS.
 
 use super::registry::Reference;
 use super::RegistryAuth;
@@ -16,7 +18,7 @@ use bollard::{body_full, body_try_stream, ClientVersion, Docker};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Where Docker listens when nothing says otherwise.
@@ -29,6 +31,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 const PING_TIMEOUT: Duration = Duration::from_secs(15);
 
 const HOW_TO_SET: &str = "set the engine address with `docker { host = \"unix:///path/to/docker.sock\" }` (or `tcp://host:port`) in the provider block, or the DOCKER_HOST environment variable";
+/// The files a TLS connection reads from the certificate directory: the CA that signed the
+/// engine's certificate, the client certificate and its private key.
+pub const TLS_FILES: [&str; 3] = ["ca.pem", "cert.pem", "key.pem"];
+const HOW_TO_SET_TLS: &str = "put ca.pem (the CA of the engine's certificate), cert.pem and key.pem (the client certificate and its key) there, or name the directory with `docker { host = \"tcp://host:2376\", cert_path = \"/path/to/certs\" }` in the provider block, or the DOCKER_HOST and DOCKER_CERT_PATH environment variables";
 
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
 pub enum EngineError {
@@ -36,6 +42,16 @@ pub enum EngineError {
     BadAddress { address: String, reason: String },
     #[error("cannot reach the Docker engine at {address} ({origin}): {message}; is Docker running? {HOW_TO_SET}", HOW_TO_SET = HOW_TO_SET)]
     Unreachable { address: String, origin: String, message: String },
+    /// TLS is asked for, but the certificate directory lacks a file or holds an unusable one.
+    #[error("TLS to the Docker engine at {address} needs ca.pem, cert.pem and key.pem in {dir} ({origin}): {problem}; {HOW_TO_SET_TLS}", HOW_TO_SET_TLS = HOW_TO_SET_TLS)]
+    TlsFiles {
+        address: String,
+        /// The certificate directory.
+        dir: String,
+        /// Which setting asked for TLS.
+        origin: String,
+        problem: String,
+    },
     #[error("the Docker build failed{}: {message}", step.as_deref().map(|s| format!(" at `{s}`")).unwrap_or_default())]
     BuildFailed {
         /// The last `Step n/m : …` line before the failure.
@@ -129,13 +145,22 @@ impl DockerEngine {
         };
         let tls = tls_wanted(settings);
         let unreachable = |message: String| EngineError::Unreachable { address: address.clone(), origin: origin.to_string(), message };
-        let docker = open(&address, bollard::API_DEFAULT_VERSION, tls.as_deref()).map_err(|e| match e {
+        let opened = open(&address, bollard::API_DEFAULT_VERSION, tls.as_ref());
+        let (docker, tls) = opened.map_err(|e| match e {
             OpenError::Bad(reason) => EngineError::BadAddress { address: address.clone(), reason },
             OpenError::Connect(message) => unreachable(message),
+            OpenError::Tls { dir, origin, problem } => EngineError::TlsFiles { address: address.clone(), dir, origin, problem },
         })?;
+        // What a failed request says, naming TLS when the handshake (or a TLS alert) is the cause.
+        let failure = |e: &bollard::errors::Error| match (&tls, tls_failure(e)) {
+            (Some(tls), Some(reason)) => {
+                format!("the TLS connection failed ({reason}; certificates from {}, {})", tls.dir.display(), tls.origin)
+            }
+            _ => error_chain(e),
+        };
         match tokio::time::timeout(PING_TIMEOUT, docker.ping()).await {
             Err(_) => return Err(unreachable(format!("no answer to /_ping within {PING_TIMEOUT:?}"))),
-            Ok(Err(e)) if too_new(&e).is_none() => return Err(unreachable(e.to_string())),
+            Ok(Err(e)) if too_new(&e).is_none() => return Err(unreachable(failure(&e))),
             Ok(_) => {}
         }
         // Pick the API version: ours, lowered to the engine's (an engine that rejects a too new
@@ -144,11 +169,11 @@ impl DockerEngine {
             Ok(docker) => docker,
             Err(e) => match too_new(&e) {
                 Some(version) => {
-                    let docker = open(&address, &version, tls.as_deref()).map_err(|e| unreachable(format!("{e:?}")))?;
-                    docker.ping().await.map_err(|e| unreachable(e.to_string()))?;
+                    let (docker, _) = open(&address, &version, tls.as_ref()).map_err(|e| unreachable(format!("{e:?}")))?;
+                    docker.ping().await.map_err(|e| unreachable(failure(&e)))?;
                     docker
                 }
-                None => return Err(unreachable(format!("could not negotiate the API version: {e}"))),
+                None => return Err(unreachable(format!("could not negotiate the API version: {}", failure(&e)))),
             },
         };
         Ok(Self { docker, address })
@@ -456,57 +481,150 @@ fn build_query(options: &BuildOptions) -> BuildImageOptions {
 enum OpenError {
     Bad(String),
     Connect(String),
+    /// The certificate directory lacks a file or holds an unusable one.
+    Tls {
+        dir: String,
+        origin: String,
+        problem: String,
+    },
 }
 
 impl std::fmt::Debug for OpenError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Bad(s) | Self::Connect(s) => f.write_str(s),
+            Self::Tls { dir, problem, .. } => write!(f, "{problem} (in {dir})"),
         }
     }
 }
 
-/// Why TLS is asked for, if it is: `DOCKER_TLS_VERIFY`, or a certificate directory in the
-/// provider configuration.
-fn tls_wanted(settings: &EngineSettings) -> Option<String> {
+/// TLS for a `tcp://` engine: the directory with [`TLS_FILES`], and which setting named it.
+#[derive(Debug, Clone)]
+struct TlsSettings {
+    dir: PathBuf,
+    origin: String,
+}
+
+/// Whether TLS is asked for, and where the certificates are (as the docker CLI decides): the
+/// provider's `cert_path`, else `DOCKER_CERT_PATH`, else `~/.docker` when only
+/// `DOCKER_TLS_VERIFY` is set (not empty, not `0`).
+fn tls_wanted(settings: &EngineSettings) -> Option<TlsSettings> {
     if let Some(path) = settings.cert_path.as_deref().map(str::trim).filter(|p| !p.is_empty()) {
-        return Some(format!("the provider configuration sets cert_path = {path:?}"));
+        return Some(TlsSettings { dir: PathBuf::from(path), origin: "cert_path in the provider configuration".into() });
+    }
+    if let Some(path) = std::env::var("DOCKER_CERT_PATH").ok().filter(|p| !p.trim().is_empty()) {
+        return Some(TlsSettings { dir: PathBuf::from(path), origin: "from DOCKER_CERT_PATH".into() });
     }
     if std::env::var("DOCKER_TLS_VERIFY").is_ok_and(|v| !v.is_empty() && v != "0") {
-        let path = std::env::var("DOCKER_CERT_PATH").ok().filter(|p| !p.is_empty());
-        return Some(match path {
-            Some(path) => format!("DOCKER_TLS_VERIFY is set (certificates in DOCKER_CERT_PATH={path})"),
-            None => "DOCKER_TLS_VERIFY is set".to_string(),
+        let home = std::env::home_dir().unwrap_or_else(|| PathBuf::from("~"));
+        return Some(TlsSettings {
+            dir: home.join(".docker"),
+            origin: "DOCKER_TLS_VERIFY is set and DOCKER_CERT_PATH is not: the default directory".into(),
         });
     }
     None
 }
 
-fn open(address: &str, version: &ClientVersion, tls: Option<&str>) -> Result<Docker, OpenError> {
+/// Opens a client for `address` (no request is made yet); also says whether it uses TLS.
+fn open(address: &str, version: &ClientVersion, tls: Option<&TlsSettings>) -> Result<(Docker, Option<TlsSettings>), OpenError> {
     let timeout = REQUEST_TIMEOUT.as_secs();
-    let docker = if let Some(path) = address.strip_prefix("unix://").or_else(|| address.starts_with('/').then_some(address)) {
+    let (docker, tls) = if let Some(path) = address.strip_prefix("unix://").or_else(|| address.starts_with('/').then_some(address)) {
         if path.is_empty() {
             return Err(OpenError::Bad("the unix socket path is empty".into()));
         }
         if !Path::new(path).exists() {
             return Err(OpenError::Connect(format!("socket {path} does not exist")));
         }
-        Docker::connect_with_unix(path, timeout, version)
+        (Docker::connect_with_unix(path, timeout, version), None)
     } else if let Some(hostport) = address.strip_prefix("tcp://").or_else(|| address.strip_prefix("http://")) {
         if hostport.is_empty() {
             return Err(OpenError::Bad("the host is empty".into()));
         }
-        if let Some(why) = tls {
-            return Err(OpenError::Bad(format!(
-                "{why}, but TLS connections to the engine are not supported yet (use a unix socket, or plain tcp:// on a trusted network)"
-            )));
+        let addr = format!("tcp://{hostport}");
+        match tls {
+            None => (Docker::connect_with_http(&addr, timeout, version), None),
+            Some(tls) => {
+                let [ca, cert, key] = tls_files(tls)?;
+                // bollard's client-certificate resolver loads the key with the process default
+                // provider; the tree's rustls is built with aws-lc-rs only. Already set: kept.
+                let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+                (Docker::connect_with_ssl(&addr, &key, &cert, &ca, timeout, version), Some(tls.clone()))
+            }
         }
-        Docker::connect_with_http(&format!("tcp://{hostport}"), timeout, version)
     } else {
         let scheme = address.split_once("://").map_or("none", |(s, _)| s);
         return Err(OpenError::Bad(format!("scheme `{scheme}` is not supported (use unix:// or tcp://)")));
     };
-    docker.map_err(|e| OpenError::Connect(e.to_string()))
+    let docker = docker.map_err(|e| match &tls {
+        Some(t) => OpenError::Tls { dir: t.dir.display().to_string(), origin: t.origin.clone(), problem: error_chain(&e) },
+        None => OpenError::Connect(e.to_string()),
+    })?;
+    Ok((docker, tls))
+}
+
+/// The paths of `ca.pem`, `cert.pem` and `key.pem`, once each is there and holds what it should
+/// (bollard reads the client certificate only during the handshake, and a bad one silently
+/// becomes no certificate at all, which the engine then refuses without saying why).
+fn tls_files(tls: &TlsSettings) -> Result<[PathBuf; 3], OpenError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let fail = |problem: String| OpenError::Tls { dir: tls.dir.display().to_string(), origin: tls.origin.clone(), problem };
+    let paths = TLS_FILES.map(|name| tls.dir.join(name));
+    let missing: Vec<&str> = TLS_FILES.iter().zip(&paths).filter(|(_, p)| !p.is_file()).map(|(name, _)| *name).collect();
+    if !missing.is_empty() {
+        let what = if tls.dir.is_dir() { "the directory lacks" } else { "the directory does not exist, so it lacks" };
+        return Err(fail(format!("{what} {}", missing.join(", "))));
+    }
+    let [ca, cert, key] = &paths;
+    let certificates = |path: &Path| -> Result<usize, String> {
+        let certs = CertificateDer::pem_file_iter(path).map_err(|e| e.to_string())?;
+        certs.collect::<Result<Vec<_>, _>>().map(|c| c.len()).map_err(|e| e.to_string())
+    };
+    for (name, path) in [("ca.pem", ca), ("cert.pem", cert)] {
+        match certificates(path) {
+            Ok(0) => return Err(fail(format!("{name} holds no PEM certificate"))),
+            Ok(_) => {}
+            Err(e) => return Err(fail(format!("cannot read {name}: {e}"))),
+        }
+    }
+    let private_key = PrivateKeyDer::from_pem_file(key).map_err(|e| fail(format!("key.pem holds no usable PEM private key: {e}")))?;
+    rustls::crypto::aws_lc_rs::default_provider()
+        .key_provider
+        .load_private_key(private_key)
+        .map_err(|e| fail(format!("the private key in key.pem cannot be used: {e}")))?;
+    Ok(paths)
+}
+
+/// An error with its causes, `a: b: c` (hyper's errors keep the interesting part in the causes).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// The TLS error (a failed handshake, an alert from the peer) behind a failed request, if any.
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        // io::Error::source() skips the error it wraps (hyper-rustls wraps it twice): unwrap it.
+        let mut inner = c;
+        while let Some(wrapped) = inner.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()) {
+            inner = wrapped;
+        }
+        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+            return Some(tls.to_string());
+        }
+        cause = c.source();
+    }
+    None
 }
 
 /// The engine's maximum API version when it rejected ours as too new.
