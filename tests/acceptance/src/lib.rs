@@ -20,7 +20,7 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
 }
 
-/// The directory holding terraform-provider-app and app-runner.
+/// The directory holding terraform-provider-app, app-runner and the static app-router.
 pub fn bin_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -28,14 +28,35 @@ pub fn bin_dir() -> &'static Path {
             return PathBuf::from(dir);
         }
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
+        let status = Command::new(&cargo)
             .args(["build", "-q", "-p", "terraform-provider-app", "-p", "app-runner"])
             .current_dir(repo_root())
             .status()
             .expect("run cargo build");
         assert!(status.success(), "building the provider and runner failed");
         let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
-        target.join("debug")
+        let dir = target.join("debug");
+        // app-router as scripts/build.sh builds it: feature `bin`, C library linked statically (crt-static
+        // only with an explicit --target, so build scripts and proc-macros stay dynamic), copied next to
+        // the other two.
+        let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+        let version = Command::new(&rustc).arg("-vV").output().expect("run rustc -vV");
+        let triple = String::from_utf8_lossy(&version.stdout)
+            .lines()
+            .find_map(|line| line.strip_prefix("host: ").map(str::to_string))
+            .expect("host triple in rustc -vV");
+        let status = Command::new(&cargo)
+            .args(["build", "-q", "-p", "app-router", "--features", "bin", "--target", &triple])
+            .env("RUSTFLAGS", "-C target-feature=+crt-static")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .current_dir(repo_root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building the static app-router failed");
+        let tmp = dir.join(format!(".app-router.{}", std::process::id()));
+        std::fs::copy(target.join(&triple).join("debug/app-router"), &tmp).expect("copy app-router");
+        std::fs::rename(&tmp, dir.join("app-router")).expect("place app-router");
+        dir
     })
 }
 
