@@ -301,12 +301,12 @@ async fn an_unreachable_engine_names_the_address_and_how_to_set_it() {
 }
 
 #[tokio::test]
-async fn tls_to_a_tcp_engine_is_refused_clearly() {
+async fn tls_without_certificates_names_the_directory() {
     let settings = EngineSettings { host: Some("tcp://127.0.0.1:1".into()), cert_path: Some("/nonexistent/certs".into()) };
     let err = DockerEngine::connect(&settings).await.unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, EngineError::BadAddress { .. }), "{err:?}");
-    assert!(text.contains("cert_path") && text.contains("TLS") && text.contains("not supported"), "{text}");
+    assert!(matches!(err, EngineError::TlsFiles { .. }), "{err:?}");
+    assert!(text.contains("/nonexistent/certs") && text.contains("key.pem") && text.contains("cert_path"), "{text}");
     assert!(text.contains("tcp://127.0.0.1:1"), "{text}");
 }
 
