@@ -7,8 +7,8 @@ usage() {
     sed -n 2p "${BASH_SOURCE[0]}" | sed 's/^# //' >&2
     cat >&2 <<'EOF'
   --profile P     cargo profile whose binaries to pack: release (default) or dev
-  --binaries DIR  pack DIR/terraform-provider-app (required) and DIR/app-runner (if present)
-                  instead of $CARGO_TARGET_DIR/<profile>/...; never builds
+  --binaries DIR  pack DIR/terraform-provider-app (required), DIR/app-runner and DIR/app-router
+                  (each if present) instead of $CARGO_TARGET_DIR/<profile>/...; never builds
   --version V     version to stamp (default: [workspace.package] version of Cargo.toml)
   OUT_DIR         output directory (default: <repo>/dist)
 EOF
@@ -41,6 +41,7 @@ esac
 
 PROVIDER=terraform-provider-app
 RUNNER=app-runner
+ROUTER=app-router
 # Registry address the provider is published/mirrored under.
 PROVIDER_HOST=registry.terraform.io
 PROVIDER_NS=apps
@@ -49,19 +50,35 @@ OS_ARCH=linux_amd64
 
 if [ -z "$BIN_DIR" ]; then
     BIN_DIR=$CARGO_TARGET_DIR/$PROFILE_DIR
-    if [ ! -x "$BIN_DIR/$PROVIDER" ] || [ ! -x "$BIN_DIR/$RUNNER" ]; then
-        (cd "$APP_REPO_ROOT" && run_quiet cargo build --profile "$PROFILE" -p "$PROVIDER" -p "$RUNNER") ||
-            die "cargo build --profile $PROFILE -p $PROVIDER -p $RUNNER failed"
+    if [ ! -x "$BIN_DIR/$PROVIDER" ] || [ ! -x "$BIN_DIR/$RUNNER" ] || [ ! -x "$BIN_DIR/$ROUTER" ]; then
+        # build.sh also builds the static app-router and puts it next to the other two.
+        run_quiet "$APP_REPO_ROOT/scripts/build.sh" "$PROFILE" || die "scripts/build.sh $PROFILE failed"
     fi
-    FILES=("$BIN_DIR/$PROVIDER" "$BIN_DIR/$RUNNER")
+    FILES=("$BIN_DIR/$PROVIDER" "$BIN_DIR/$RUNNER" "$BIN_DIR/$ROUTER")
 else
     [ -d "$BIN_DIR" ] || die "--binaries: $BIN_DIR is not a directory"
     FILES=("$BIN_DIR/$PROVIDER")
     [ ! -e "$BIN_DIR/$RUNNER" ] || FILES+=("$BIN_DIR/$RUNNER")
+    [ ! -e "$BIN_DIR/$ROUTER" ] || FILES+=("$BIN_DIR/$ROUTER")
 fi
 for f in "${FILES[@]}"; do
     if [ ! -f "$f" ] || [ ! -x "$f" ]; then die "missing executable $f"; fi
 done
+# app-router runs in a FROM-scratch container: it must be an ELF executable without interpreter (static).
+if [ -e "$BIN_DIR/$ROUTER" ]; then
+    python3 - "$BIN_DIR/$ROUTER" <<'EOF' || die "$BIN_DIR/$ROUTER is not a statically linked executable (build it with scripts/build.sh)"
+import struct, sys
+with open(sys.argv[1], "rb") as f:
+    elf = f.read()
+if elf[:4] != b"\x7fELF" or elf[4] != 2:
+    sys.exit(1)
+end = "<" if elf[5] == 1 else ">"
+phoff, = struct.unpack_from(end + "Q", elf, 0x20)
+phentsize, phnum = struct.unpack_from(end + "HH", elf, 0x36)
+types = [struct.unpack_from(end + "I", elf, phoff + i * phentsize)[0] for i in range(phnum)]
+sys.exit(1 if 3 in types else 0)  # PT_INTERP = 3
+EOF
+fi
 
 if [ -z "$VERSION" ]; then
     VERSION=$(python3 - "$APP_REPO_ROOT/Cargo.toml" <<'EOF'
