@@ -33,7 +33,8 @@
 //! whitespace ignored. The file is read again for every accepted connection (it is tiny), so a
 //! rewrite takes effect for the very next connection. Connections already open stay on the upstream
 //! they started with: the previous generation finishes them, which is what makes a switch free of
-//! failed requests (the runner stops the previous generation only after it has drained).
+//! failed requests, as long as the previous generation keeps running until they are done (the
+//! router cannot move an open connection; stopping a generation cuts the connections it serves).
 //!
 //! A missing, unreadable or malformed file keeps the last good upstream; with none yet, the router
 //! closes client connections right after accepting them. A read that finds a value other than the
