@@ -128,7 +128,7 @@ pub struct ImageInfo {
 /// A connection to one Docker engine.
 #[derive(Debug, Clone)]
 pub struct DockerEngine {
-    docker: Docker,
+    pub(crate) docker: Docker,
     address: String,
 }
 

@@ -1,10 +1,12 @@
-//! Container engine and registry work for `app_build`: Docker builds, tags and pushes
-//! ([`docker`]), a small OCI/Docker registry v2 client ([`registry`]) over HTTP(S) ([`https`]) and
-//! registry credentials from Amazon ECR ([`ecr`]).
+//! Container engine and registry work: Docker builds, tags and pushes ([`docker`]), containers,
+//! networks, files in containers and logs for the `docker` platform and releaser
+//! ([`containers`]), a small OCI/Docker registry v2 client ([`registry`]) over HTTP(S) ([`https`])
+//! and registry credentials from Amazon ECR ([`ecr`]).
 //!
 //! Neither module knows about jobs: they take a `log` callback for output lines, so a
 //! platform wires them to its [`crate::context::JobContext`].
 
+pub mod containers;
 pub mod docker;
 pub mod ecr;
 pub mod https;
