@@ -13,6 +13,7 @@ pub mod labels {
     pub const GENERATION: &str = "dev.terraform-provider-app.generation";
     /// `deployment` (a generation's container), `router` (a release) or `network`.
     pub const ROLE: &str = "dev.terraform-provider-app.role";
+    pub const ROLE_NETWORK: &str = "network";
     /// The container port a router forwards to.
     pub const PORT: &str = "dev.terraform-provider-app.port";
     /// The release name (routers).
@@ -86,6 +87,11 @@ pub struct GenerationRecord {
     /// Container port → published host port.
     #[serde(default)]
     pub host_ports: BTreeMap<u16, u16>,
+    /// The deploy of this generation failed (it exited, restarted or never became healthy); its
+    /// container is left for inspection (`docker logs <container_name>`) and removed by the next
+    /// deploy that succeeds, or by the retry of the same generation.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub failed: bool,
 }
 
 /// What the Docker platform remembers (`DeploymentRecord.record`).
@@ -95,9 +101,32 @@ pub struct DockerDeployRecord {
     /// Whether the platform created the network (and removes it on destroy).
     #[serde(default)]
     pub network_created: bool,
-    /// Live generations, oldest first; the last one is the current generation.
+    /// Live generations, oldest first: the current one (`DeploymentRecord.generation`), the
+    /// older ones kept for rollback, and a failed one (`failed`), if any, after them.
     #[serde(default)]
     pub generations: Vec<GenerationRecord>,
+}
+
+impl DockerDeployRecord {
+    /// The recorded generation `generation`, if it is live.
+    pub fn generation(&self, generation: u64) -> Option<&GenerationRecord> {
+        self.generations.iter().find(|g| g.generation == generation)
+    }
+}
+
+/// The network the `docker` platform creates for an app without `network`: `app-<name>`.
+pub fn default_network(name: &str) -> String {
+    format!("app-{name}")
+}
+
+/// The container of generation `generation`: `<name>-g<generation>`.
+pub fn container_name(name: &str, generation: u64) -> String {
+    format!("{name}-g{generation}")
+}
+
+/// The router container of release `release`: `<release>-router`.
+pub fn router_name(release: &str) -> String {
+    format!("{release}-router")
 }
 
 /// The `docker` releaser block.
