@@ -6,6 +6,7 @@
 //! Neither module knows about jobs: they take a `log` callback for output lines, so a
 //! platform wires them to its [`crate::context::JobContext`].
 
+pub mod aws;
 pub mod containers;
 pub mod docker;
 pub mod ecr;
