@@ -6,11 +6,10 @@
 
 use crate::context::JobContext;
 use crate::proto::{JobRequest, Operation, Role};
-use app_spec::job::{BuildRecord, BuildRequest, DeploymentRecord, DeploymentRequest};
+use app_spec::job::{BuildRecord, BuildRequest, DeploymentRecord, DeploymentRequest, ReleaseRecord, ReleaseRequest};
 use async_trait::async_trait;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::Value as Json;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
@@ -121,12 +120,12 @@ impl Documents for Build {
     }
 }
 
-/// Releases. Plain JSON until `app-spec` defines the release documents.
+/// Releases: [`ReleaseRequest`] in, [`ReleaseRecord`] out.
 pub struct Release;
 
 impl Documents for Release {
-    type Request = Json;
-    type Record = Json;
+    type Request = ReleaseRequest;
+    type Record = ReleaseRecord;
     const REQUEST_NAME: &'static str = "release request";
 }
 
