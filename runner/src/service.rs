@@ -364,7 +364,7 @@ mod tests {
         job.prior_json = prior.clone();
         let (_, result) = collect(&service, job.clone()).await;
         assert_eq!(result.outcome, job_result::Outcome::Failed as i32);
-        assert!(result.error.contains("no platform named \"nomad\"; it supports: exec"), "{}", result.error);
+        assert!(result.error.contains("no platform named \"nomad\"; it supports: aws_lambda, exec"), "{}", result.error);
         assert_eq!(result.result_json, prior, "nothing ran: the prior record stays");
 
         job.platform = "docker".into();
@@ -392,7 +392,7 @@ mod tests {
     async fn info_lists_ready_platforms() {
         let info = service().info(Request::new(InfoRequest {})).await.unwrap().into_inner();
         assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
-        assert_eq!(info.platforms, vec!["docker", "docker_pull", "exec"]);
+        assert_eq!(info.platforms, vec!["aws_lambda", "docker", "docker_pull", "exec"]);
     }
 
     #[tokio::test]

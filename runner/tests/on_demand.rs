@@ -129,7 +129,7 @@ async fn deploy_over_the_socket_then_stdin_eof_stops_the_runner() {
 
     let info = client.info(InfoRequest {}).await.unwrap().into_inner();
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
-    assert_eq!(info.platforms, vec!["docker", "docker_pull", "exec"]);
+    assert_eq!(info.platforms, vec!["aws_lambda", "docker", "docker_pull", "exec"]);
 
     let create = json!(["sh", "-c", "echo warming >&2; echo '{\"url\":\"http://127.0.0.1:9\"}'"]);
     let mut stream = client.run_job(deploy_job("d1", create)).await.unwrap().into_inner();

@@ -67,6 +67,10 @@ pub struct LambdaRecord {
     pub code_sha256: String,
     #[serde(default)]
     pub revision_id: String,
+    /// The names of the secret environment variables (status requests carry no secret values, so
+    /// drift detection checks that these are set, not what they are).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_env_keys: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

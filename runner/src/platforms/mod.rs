@@ -1,16 +1,20 @@
 //! The platforms this runner implements. Adding one: a module here and an entry in [`builtin`].
 
+pub mod aws_lambda;
+pub mod aws_lambda_release;
 pub mod docker_build;
 pub mod docker_pull;
 pub mod exec;
 pub mod registry_auth;
 
-use crate::platform::{BuilderEntry, PlatformEntry, Plugins};
+use crate::platform::{BuilderEntry, PlatformEntry, Plugins, ReleaserEntry};
 use std::sync::Arc;
 
 /// Every implementation compiled into this runner.
 pub fn builtin() -> Plugins {
     let exec = Arc::new(exec::Exec);
+    let aws_lambda = Arc::new(aws_lambda::AwsLambda);
+    let aws_lambda_release = Arc::new(aws_lambda_release::AwsLambdaRelease);
     let docker_build = Arc::new(docker_build::DockerBuild);
     let docker_pull = Arc::new(docker_pull::DockerPull);
     Plugins {
@@ -30,7 +34,15 @@ pub fn builtin() -> Plugins {
                 destroy: Some(docker_pull),
             },
         ],
-        platforms: vec![PlatformEntry { name: "exec", deploy: exec.clone(), status: Some(exec.clone()), destroy: Some(exec) }],
-        releasers: Vec::new(),
+        platforms: vec![
+            PlatformEntry { name: "aws_lambda", deploy: aws_lambda.clone(), status: Some(aws_lambda.clone()), destroy: Some(aws_lambda) },
+            PlatformEntry { name: "exec", deploy: exec.clone(), status: Some(exec.clone()), destroy: Some(exec) },
+        ],
+        releasers: vec![ReleaserEntry {
+            name: "aws_lambda",
+            release: aws_lambda_release.clone(),
+            status: Some(aws_lambda_release.clone()),
+            destroy: Some(aws_lambda_release),
+        }],
     }
 }
