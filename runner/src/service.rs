@@ -364,10 +364,11 @@ mod tests {
         job.prior_json = prior.clone();
         let (_, result) = collect(&service, job.clone()).await;
         assert_eq!(result.outcome, job_result::Outcome::Failed as i32);
-        assert!(result.error.contains("no platform named \"nomad\"; it supports: aws_lambda, exec"), "{}", result.error);
+        assert!(result.error.contains("no platform named \"nomad\"; it supports: "), "{}", result.error);
+        assert!(result.error.contains("docker") && result.error.contains("exec"), "{}", result.error);
         assert_eq!(result.result_json, prior, "nothing ran: the prior record stays");
 
-        job.platform = "docker".into();
+        job.platform = "kubernetes".into();
         job.job_id = "u2".into();
         let (_, result) = collect(&service, job.clone()).await;
         assert!(result.error.contains("not available in this runner version"), "{}", result.error);

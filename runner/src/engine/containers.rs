@@ -12,7 +12,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, ListContainersOptions, ListNetworksOptions, LogsOptions, RemoveContainerOptions,
-    UploadToContainerOptions,
+    StopContainerOptions, UploadToContainerOptions,
 };
 use bollard::{body_full, errors::Error as BollardError};
 use bytes::Bytes;
@@ -317,6 +317,18 @@ impl DockerEngine {
             Ok(c) => Ok(Some(container_info(c))),
             Err(e) if is_not_found(&e) => Ok(None),
             Err(e) => Err(api(format!("inspecting container {container}"), e)),
+        }
+    }
+
+    /// Stops a container (SIGTERM, SIGKILL after `grace`) so its restart policy leaves it
+    /// stopped. `false` when it did not exist; stopping a stopped container is not an error.
+    pub async fn stop_container(&self, container: &str, grace: std::time::Duration) -> Result<bool, EngineError> {
+        let options = StopContainerOptions { t: Some(i32::try_from(grace.as_secs()).unwrap_or(i32::MAX)), signal: None };
+        match self.docker.stop_container(container, Some(options)).await {
+            Ok(()) => Ok(true),
+            Err(BollardError::DockerResponseServerError { status_code: 304, .. }) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(api(format!("stopping container {container}"), e)),
         }
     }
 

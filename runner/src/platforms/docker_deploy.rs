@@ -1,0 +1,995 @@
+//! The `docker` platform: one container per generation on the Docker engine. Semantics are those
+//! documented on `app_spec::docker_deploy::platform_block`; the details:
+//!
+//! DEPLOY of generation N:
+//! 1. Network: `network` when set (it must exist); else `app-<name>`, created with our labels
+//!    when missing and reused when it carries them (a network of that name without them is an
+//!    error: it is someone else's).
+//! 2. Image: used as given (`sha256:…` image ID, `repo@sha256:…`, `repo:tag`). Nothing is pulled
+//!    unless the engine lacks the image and it is a registry reference: then it is pulled once,
+//!    without credentials, and a failure says so.
+//! 3. Container `<name>-g<N>` (one left by an earlier failed attempt is removed first) with the
+//!    env and secret env, the user's labels plus ours (app, generation, role, first port,
+//!    managed-by), the command, restart policy, resource limits, the ports published on
+//!    `bind_address` (engine-chosen host ports unless `host_ports` fixes them), attached to the
+//!    network with the DNS alias `<name>`.
+//! 4. Health: HTTP (`http_path` must answer 2xx/3xx), TCP (connect), or without a health check the
+//!    container must keep running, not restarting, for two intervals. Probes go to the published
+//!    host port on the bind address (`127.0.0.1` for a wildcard bind). The container exiting or
+//!    restarting, or no success within `start_period`, fails the job with the reason and the
+//!    container's last 20 log lines. **The failed container is kept, stopped** (recorded with
+//!    `failed = true`) so it can be inspected (`docker logs`, `docker inspect`) but neither gets
+//!    traffic through the app's DNS alias nor can be released; the previous generations are
+//!    untouched and keep serving. The retry of the same generation removes it first; any later
+//!    success removes it.
+//! 5. On success: generations older than the `keep` newest older ones are removed (also failed
+//!    ones and unrecorded ones carrying our labels) — except a generation a router of this app
+//!    forwards to (its upstream file is read through the engine), which stays until the release
+//!    moves on.
+//!
+//! STATUS: the current generation's container running → `ready` (url and host ports refreshed);
+//! stopped, exited or removed (`docker rm -f`) → `drifted` with what happened, so the plan shows a
+//! new generation and the apply restores service. Without a record (import of `<name>/<N>`), the
+//! container `<name>-g<N>` is looked up; when it does not exist the deployment is gone.
+//!
+//! DESTROY removes every container of the app carrying our labels (all generations, recorded or
+//! not), then the app's network if this platform created it. A network still used by other
+//! containers (e.g. the router of a release not destroyed yet) is reported and the destroy fails,
+//! recording what is left.
+
+use super::docker_build::{engine_failure, failed, logged};
+use crate::context::JobContext;
+use crate::engine::containers::{ContainerInfo, ContainerSpec, PublishedPort, LOG_TAIL_LINES};
+use crate::engine::docker::{DockerEngine, EngineError};
+use crate::platform::{to_json, Deployment, Destroyer, Outcome, Platform, PlatformError, Status};
+use app_spec::docker_deploy::{
+    container_name, default_network, labels as deploy_labels, parse_duration, parse_memory, DockerDeployConfig, DockerDeployRecord,
+    GenerationRecord, DEFAULT_BIND_ADDRESS, DEFAULT_RESTART, ROUTER_UPSTREAM_FILE,
+};
+use app_spec::job::{labels, status, DeploymentRecord, DeploymentRequest};
+use async_trait::async_trait;
+use serde_json::Value as Json;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub struct DockerDeploy;
+
+pub const DEFAULT_INTERVAL: Duration = Duration::from_millis(500);
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+pub const DEFAULT_START_PERIOD: Duration = Duration::from_secs(60);
+/// How long a failed container gets to stop before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(1);
+
+fn parse_config(request: &DeploymentRequest) -> Result<DockerDeployConfig, PlatformError> {
+    if request.config.is_null() {
+        return Ok(DockerDeployConfig::default());
+    }
+    serde_json::from_value(request.config.clone()).map_err(|e| PlatformError::InvalidRequest(format!("invalid docker platform block: {e}")))
+}
+
+/// What tells a new generation is healthy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// GET `path` on the published host port of container port `port` answers 2xx/3xx.
+    Http { path: String, port: u16 },
+    /// The published host port of `port` accepts a TCP connection.
+    Tcp { port: u16 },
+    /// Running, not restarted, for two intervals.
+    Running,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub check: Check,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub start_period: Duration,
+}
+
+fn duration(value: Option<&String>, field: &str, default: Duration) -> Result<Duration, PlatformError> {
+    match value.map(|v| v.trim()).filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(text) => parse_duration(text).filter(|d| !d.is_zero()).ok_or_else(|| {
+            PlatformError::InvalidRequest(format!("health_check.{field} = {text:?} is not a duration like `500ms`, `2s` or `1m`"))
+        }),
+    }
+}
+
+/// The health check of a block, with its defaults.
+pub fn health(config: &DockerDeployConfig) -> Result<Health, PlatformError> {
+    let hc = config.health_check.clone().unwrap_or_default();
+    let port = hc.port.or_else(|| config.ports.as_ref().and_then(|p| p.first().copied()));
+    let http_path = hc.http_path.as_deref().map(str::trim).filter(|p| !p.is_empty());
+    let no_port = |what: &str| {
+        PlatformError::InvalidRequest(format!("the {what} health check needs a port: declare it in `ports` (or set `health_check.port`)"))
+    };
+    let check = match (http_path, hc.tcp == Some(true)) {
+        (Some(_), true) => return Err(PlatformError::InvalidRequest("use either health_check.http_path or tcp = true, not both".into())),
+        (Some(path), false) => Check::Http { path: path.to_string(), port: port.ok_or_else(|| no_port("HTTP"))? },
+        (None, true) => Check::Tcp { port: port.ok_or_else(|| no_port("TCP"))? },
+        (None, false) => Check::Running,
+    };
+    Ok(Health {
+        check,
+        interval: duration(hc.interval.as_ref(), "interval", DEFAULT_INTERVAL)?,
+        timeout: duration(hc.timeout.as_ref(), "timeout", DEFAULT_PROBE_TIMEOUT)?,
+        start_period: duration(hc.start_period.as_ref(), "start_period", DEFAULT_START_PERIOD)?,
+    })
+}
+
+/// `bind_address`, or the default.
+pub fn bind_address(configured: Option<&str>) -> String {
+    configured.map(str::trim).filter(|b| !b.is_empty()).unwrap_or(DEFAULT_BIND_ADDRESS).to_string()
+}
+
+/// Where to reach something published on `bind`: loopback for the wildcard addresses.
+pub fn reachable_host(bind: &str) -> String {
+    match bind.trim() {
+        "" | "0.0.0.0" => "127.0.0.1".into(),
+        "::" | "[::]" => "::1".into(),
+        other => other.trim_start_matches('[').trim_end_matches(']').to_string(),
+    }
+}
+
+/// `http://host:port`, with IPv6 hosts in brackets.
+pub fn http_url(bind: &str, port: u16) -> String {
+    let host = reachable_host(bind);
+    if host.contains(':') {
+        format!("http://[{host}]:{port}")
+    } else {
+        format!("http://{host}:{port}")
+    }
+}
+
+async fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, String> {
+    match tokio::time::timeout(timeout, TcpStream::connect((host, port))).await {
+        Err(_) => Err(format!("no connection within {timeout:?}")),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(stream)) => Ok(stream),
+    }
+}
+
+/// Whether `host:port` accepts a TCP connection within `timeout`.
+pub async fn tcp_probe(host: &str, port: u16, timeout: Duration) -> Result<(), String> {
+    connect(host, port, timeout).await.map(drop)
+}
+
+/// The first bytes of what `host:port` answers to a plain HTTP/1.1 GET of `path`, within `timeout`.
+async fn http_exchange(host: &str, port: u16, path: &str, timeout: Duration) -> Result<Vec<u8>, String> {
+    let work = async {
+        let mut stream = connect(host, port, timeout).await?;
+        let host_header = if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") };
+        let request =
+            format!("GET {path} HTTP/1.1\r\nHost: {host_header}\r\nUser-Agent: app-runner\r\nAccept: */*\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.map_err(|e| format!("sending the request failed: {e}"))?;
+        let mut answer = Vec::new();
+        let mut buf = [0u8; 512];
+        while answer.len() < 1024 && !answer.windows(2).any(|w| w == b"\r\n") {
+            match stream.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) if answer.is_empty() => return Err(format!("reading the answer failed: {e}")),
+                Err(_) => break,
+            }
+        }
+        Ok(answer)
+    };
+    tokio::time::timeout(timeout, work).await.map_err(|_| format!("no answer within {timeout:?}"))?
+}
+
+/// The HTTP status `host:port` answers to GET `path`.
+pub async fn http_probe(host: &str, port: u16, path: &str, timeout: Duration) -> Result<u16, String> {
+    let answer = http_exchange(host, port, path, timeout).await?;
+    if answer.is_empty() {
+        return Err("the connection was closed without an answer".into());
+    }
+    let line = String::from_utf8_lossy(&answer);
+    let line = line.lines().next().unwrap_or_default();
+    let mut parts = line.split_whitespace();
+    match (parts.next(), parts.next().and_then(|s| s.parse::<u16>().ok())) {
+        (Some(v), Some(code)) if v.starts_with("HTTP/") => Ok(code),
+        _ => Err(format!("the answer is not HTTP: {:?}", line.chars().take(60).collect::<String>())),
+    }
+}
+
+/// The labels that mark a container as a generation of app `name`.
+fn deployment_filter(name: &str) -> [(&str, &str); 3] {
+    [(deploy_labels::APP, name), (deploy_labels::ROLE, deploy_labels::ROLE_DEPLOYMENT), (labels::MANAGED_BY, labels::MANAGED_BY_VALUE)]
+}
+
+/// The platform's record inside a deployment record; empty when there is none or it is not ours.
+fn docker_record(prior: Option<&DeploymentRecord>) -> DockerDeployRecord {
+    prior.and_then(|p| serde_json::from_value(p.record.clone()).ok()).unwrap_or_default()
+}
+
+fn failed_generations(record: &DockerDeployRecord) -> BTreeSet<u64> {
+    record.generations.iter().filter(|g| g.failed).map(|g| g.generation).collect()
+}
+
+fn generation_of(labels: &BTreeMap<String, String>) -> Option<u64> {
+    labels.get(deploy_labels::GENERATION).and_then(|g| g.parse().ok())
+}
+
+/// Every container of app `name` as a record, oldest first; `failed` marks those generations.
+async fn live_generations(engine: &DockerEngine, name: &str, failed: &BTreeSet<u64>) -> Result<Vec<GenerationRecord>, EngineError> {
+    let mut generations = Vec::new();
+    for summary in engine.list_containers(&deployment_filter(name)).await? {
+        let Some(generation) = generation_of(&summary.labels) else { continue };
+        let host_ports = match engine.inspect_container(&summary.id).await? {
+            Some(info) => info.published.iter().map(|(port, b)| (*port, b.host_port)).collect(),
+            None => continue,
+        };
+        generations.push(GenerationRecord {
+            generation,
+            container_id: summary.id,
+            container_name: summary.name,
+            host_ports,
+            failed: failed.contains(&generation),
+        });
+    }
+    generations.sort_by_key(|g| (g.generation, g.container_name.clone()));
+    Ok(generations)
+}
+
+/// IPs the routers of app `name` forward to; `None` when one could not be read.
+async fn routed_ips(ctx: &JobContext, engine: &DockerEngine, name: &str) -> Option<BTreeSet<String>> {
+    let filter =
+        [(deploy_labels::APP, name), (deploy_labels::ROLE, deploy_labels::ROLE_ROUTER), (labels::MANAGED_BY, labels::MANAGED_BY_VALUE)];
+    let routers = match engine.list_containers(&filter).await {
+        Ok(routers) => routers,
+        Err(e) => {
+            ctx.warn(format!("could not list the routers of {name} ({e}): keeping every older generation")).await;
+            return None;
+        }
+    };
+    let mut ips = BTreeSet::new();
+    for router in routers {
+        match engine.read_file(&router.id, ROUTER_UPSTREAM_FILE).await {
+            Ok(Some(contents)) => {
+                let text = String::from_utf8_lossy(&contents);
+                if let Some(ip) = upstream_ip(text.trim()) {
+                    ips.insert(ip);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                ctx.warn(format!("could not read the upstream of router {} ({e}): keeping every older generation", router.name)).await;
+                return None;
+            }
+        }
+    }
+    Some(ips)
+}
+
+/// The IP of an upstream `ip:port` / `[ip6]:port`.
+pub fn upstream_ip(upstream: &str) -> Option<String> {
+    upstream.parse::<std::net::SocketAddr>().ok().map(|a| a.ip().to_string())
+}
+
+fn make_record(
+    generation: u64,
+    status: &str,
+    url: Option<String>,
+    container_id: Option<&str>,
+    record: &DockerDeployRecord,
+) -> DeploymentRecord {
+    let mut computed = serde_json::Map::new();
+    if let Some(id) = container_id {
+        computed.insert("container_id".into(), Json::String(id.to_string()));
+    }
+    DeploymentRecord {
+        generation,
+        status: status.into(),
+        url,
+        computed,
+        record: serde_json::to_value(record).unwrap_or(Json::Null),
+        observed: None,
+    }
+}
+
+/// The URL of a running generation: its first port (the `PORT` label) as published.
+fn url_of(info: &ContainerInfo) -> Option<String> {
+    let port: u16 = info.labels.get(deploy_labels::PORT)?.parse().ok()?;
+    let binding = info.published.get(&port)?;
+    Some(http_url(&binding.host_ip, binding.host_port))
+}
+
+/// Where a failed deploy leaves things, for `result_json`.
+struct Failure<'a> {
+    ctx: &'a JobContext,
+    engine: &'a DockerEngine,
+    request: &'a DeploymentRequest,
+    prior: Option<&'a DeploymentRecord>,
+    network: String,
+    network_created: bool,
+}
+
+impl Failure<'_> {
+    /// The record of what exists now: the prior generations, plus this one marked failed.
+    async fn record_json(&self) -> String {
+        let mut failed = failed_generations(&docker_record(self.prior));
+        failed.insert(self.request.generation);
+        let generations = match live_generations(self.engine, &self.request.name, &failed).await {
+            Ok(generations) => generations,
+            Err(e) => {
+                self.ctx.warn(format!("could not list the containers of {} ({e}); recording the previous ones", self.request.name)).await;
+                docker_record(self.prior).generations
+            }
+        };
+        let record = DockerDeployRecord { network: self.network.clone(), network_created: self.network_created, generations };
+        let (generation, url, container_id) = match self.prior {
+            Some(p) => (p.generation, p.url.clone(), p.computed.get("container_id").and_then(Json::as_str).map(str::to_string)),
+            None => (self.request.generation, None, None),
+        };
+        to_json(&make_record(generation, status::FAILED, url, container_id.as_deref(), &record)).unwrap_or_default()
+    }
+
+    /// Stops the failed container: it stays for inspection, but neither serves (the app's DNS
+    /// alias would send traffic to it) nor can be released.
+    async fn stop(&self, container: &str) {
+        if let Err(e) = self.engine.stop_container(container, STOP_GRACE).await {
+            self.ctx.warn(format!("could not stop the failed container {container}: {e}")).await;
+        }
+    }
+
+    async fn fail(&self, container: &str, message: impl AsRef<str>, detail: impl AsRef<str>) -> PlatformError {
+        self.stop(container).await;
+        let json = self.record_json().await;
+        failed(self.ctx, message, detail, &json)
+    }
+
+    async fn cancelled(&self, container: &str) -> PlatformError {
+        self.stop(container).await;
+        PlatformError::Cancelled { result_json: self.record_json().await }
+    }
+}
+
+/// The network to use: `(name, created by us)`.
+async fn ensure_network(
+    ctx: &JobContext,
+    engine: &DockerEngine,
+    request: &DeploymentRequest,
+    config: &DockerDeployConfig,
+    keep_json: &str,
+) -> Result<(String, bool), PlatformError> {
+    let name = &request.name;
+    let ours = |l: &BTreeMap<String, String>| {
+        l.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE)
+            && l.get(deploy_labels::APP).map(String::as_str) == Some(name.as_str())
+    };
+    if let Some(network) = config.network.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+        let info = engine.inspect_network(network).await.map_err(|e| engine_failure(ctx, e, keep_json))?;
+        return match info {
+            Some(info) => Ok((network.to_string(), ours(&info.labels))),
+            None => Err(failed(
+                ctx,
+                format!(
+                    "network {network} does not exist in the Docker engine at {}: create it (`docker network create {network}`) or leave `network` unset for a network of the app's own",
+                    engine.address()
+                ),
+                "",
+                keep_json,
+            )),
+        };
+    }
+    let network = default_network(name);
+    match engine.inspect_network(&network).await.map_err(|e| engine_failure(ctx, e, keep_json))? {
+        Some(info) if ours(&info.labels) => Ok((network, true)),
+        Some(_) => Err(failed(
+            ctx,
+            format!(
+                "a network named {network} exists that was not created for app {name} by this provider: set `network = \"{network}\"` to join it, or remove it"
+            ),
+            "",
+            keep_json,
+        )),
+        None => {
+            let network_labels = BTreeMap::from([
+                (deploy_labels::APP.to_string(), name.clone()),
+                (deploy_labels::ROLE.to_string(), deploy_labels::ROLE_NETWORK.to_string()),
+                (labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string()),
+            ]);
+            engine.create_network(&network, &network_labels).await.map_err(|e| engine_failure(ctx, e, keep_json))?;
+            ctx.info(format!("created network {network}")).await;
+            Ok((network, true))
+        }
+    }
+}
+
+/// Makes sure the engine has `image`: pulls a missing registry reference once, without credentials.
+async fn ensure_image(ctx: &JobContext, engine: &DockerEngine, image: &str, keep_json: &str) -> Result<(), PlatformError> {
+    if engine.inspect_image(image).await.map_err(|e| engine_failure(ctx, e, keep_json))?.is_some() {
+        return Ok(());
+    }
+    if image.starts_with("sha256:") {
+        return Err(failed(
+            ctx,
+            format!(
+                "image {image} is not in the Docker engine at {}: build it on this engine (app_build with the docker builder), or push it to a registry and deploy `repository@sha256:…`",
+                engine.address()
+            ),
+            "",
+            keep_json,
+        ));
+    }
+    ctx.info(format!("image {image} is not in the engine: pulling it (without credentials)")).await;
+    let pulled = logged(ctx, "pull", |tx| async move {
+        engine
+            .pull(image, None, move |line| {
+                let _ = tx.send(line);
+            })
+            .await
+    })
+    .await;
+    match pulled {
+        Ok(id) => {
+            ctx.info(format!("pulled {image}: {id}")).await;
+            Ok(())
+        }
+        Err(e) => Err(failed(
+            ctx,
+            format!(
+                "image {image} is not in the Docker engine at {} and pulling it without credentials failed ({e}); pull it into the engine first (docker_pull with pull = true, or `docker pull`), or build it on this engine",
+                engine.address()
+            ),
+            "",
+            keep_json,
+        )),
+    }
+}
+
+fn container_spec(
+    request: &DeploymentRequest,
+    config: &DockerDeployConfig,
+    image: &str,
+    network: &str,
+) -> Result<ContainerSpec, PlatformError> {
+    let ports = config.ports.clone().unwrap_or_default();
+    let bind = bind_address(config.bind_address.as_deref());
+    let host_ports = config.host_ports.clone().unwrap_or_default();
+    let mut env = request.env.clone();
+    env.extend(request.secret_env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let mut container_labels = request.labels.clone();
+    container_labels.insert(deploy_labels::APP.into(), request.name.clone());
+    container_labels.insert(deploy_labels::GENERATION.into(), request.generation.to_string());
+    container_labels.insert(deploy_labels::ROLE.into(), deploy_labels::ROLE_DEPLOYMENT.into());
+    container_labels.insert(labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into());
+    if let Some(first) = ports.first() {
+        container_labels.insert(deploy_labels::PORT.into(), first.to_string());
+    }
+    let resources = config.resources.clone().unwrap_or_default();
+    let memory = match resources.memory.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        Some(m) => Some(parse_memory(m).ok_or_else(|| {
+            PlatformError::InvalidRequest(format!("resources.memory = {m:?}: use bytes or a number with k, m or g, e.g. `256m`"))
+        })?),
+        None => None,
+    };
+    let nano_cpus = match resources.cpus {
+        Some(c) if c > 0.0 => Some((c * 1e9).round() as i64),
+        Some(c) => return Err(PlatformError::InvalidRequest(format!("resources.cpus = {c} must be more than 0"))),
+        None => None,
+    };
+    Ok(ContainerSpec {
+        name: container_name(&request.name, request.generation),
+        image: image.to_string(),
+        env,
+        labels: container_labels,
+        entrypoint: None,
+        command: config.command.clone().filter(|c| !c.is_empty()),
+        restart: config.restart.clone().filter(|r| !r.trim().is_empty()).unwrap_or_else(|| DEFAULT_RESTART.to_string()),
+        memory,
+        nano_cpus,
+        ports: ports
+            .iter()
+            .map(|p| PublishedPort { container_port: *p, host_ip: bind.clone(), host_port: host_ports.get(&p.to_string()).copied() })
+            .collect(),
+        network: Some(network.to_string()),
+        aliases: vec![request.name.clone()],
+    })
+}
+
+/// How waiting for health ended, when not healthy.
+enum Unhealthy {
+    /// Why, in words.
+    Failed(String),
+    Cancelled,
+    Engine(EngineError),
+}
+
+/// Waits until the container is healthy; returns what the engine says about it then.
+async fn wait_healthy(ctx: &JobContext, engine: &DockerEngine, id: &str, cname: &str, health: &Health) -> Result<ContainerInfo, Unhealthy> {
+    let started = Instant::now();
+    let deadline = started + health.start_period;
+    let mut running_since: Option<Instant> = None;
+    let mut last_problem: Option<String> = None;
+    let mut last_status: Option<u16> = None;
+    loop {
+        let info = engine.inspect_container(id).await.map_err(Unhealthy::Engine)?;
+        let Some(info) = info else {
+            return Err(Unhealthy::Failed(format!("container {cname} disappeared while the runner waited for it to become healthy")));
+        };
+        if info.restart_count > 0 || info.restarting {
+            let times = info.restart_count.max(1);
+            let plural = if times == 1 { "" } else { "s" };
+            // A container running again after its restart shows exit code 0: only a stopped one tells.
+            let code = if info.running { String::new() } else { format!(", last exit code {}", info.exit_code) };
+            return Err(Unhealthy::Failed(format!("container {cname} restarted {times} time{plural} (its process exited{code})")));
+        }
+        if !info.running {
+            return Err(Unhealthy::Failed(format!("container {cname} {}", info.describe_state())));
+        }
+        let now = Instant::now();
+        if let Check::Http { port, .. } | Check::Tcp { port } = &health.check {
+            if info.host_port(*port).is_none() {
+                return Err(Unhealthy::Failed(format!(
+                    "container port {port} of {cname} is not published, so the health check cannot reach it"
+                )));
+            }
+        }
+        let healthy = match &health.check {
+            Check::Running => {
+                let since = *running_since.get_or_insert(now);
+                now.duration_since(since) >= health.interval * 2
+            }
+            Check::Http { path, port } => {
+                let binding = &info.published[port];
+                let host = reachable_host(&binding.host_ip);
+                match http_probe(&host, binding.host_port, path, health.timeout).await {
+                    Ok(code) if (200..400).contains(&code) => true,
+                    Ok(code) => {
+                        last_status = Some(code);
+                        last_problem = Some(format!("health check GET {path} answered {code}"));
+                        false
+                    }
+                    Err(e) => {
+                        last_problem = Some(format!("health check GET {path} on {host}:{} failed: {e}", binding.host_port));
+                        false
+                    }
+                }
+            }
+            Check::Tcp { port } => {
+                let binding = &info.published[port];
+                let host = reachable_host(&binding.host_ip);
+                match tcp_probe(&host, binding.host_port, health.timeout).await {
+                    Ok(()) => true,
+                    Err(e) => {
+                        last_problem =
+                            Some(format!("health check: TCP connect to {host}:{} (container port {port}) failed: {e}", binding.host_port));
+                        false
+                    }
+                }
+            }
+        };
+        if healthy {
+            ctx.info(format!("{cname} is healthy after {:.1?}", started.elapsed())).await;
+            return Ok(info);
+        }
+        if Instant::now() >= deadline {
+            let within = format!("{:?}", health.start_period);
+            return Err(Unhealthy::Failed(match (last_status, last_problem) {
+                (Some(_), Some(problem)) => format!("{cname} did not become healthy within {within}: {problem}"),
+                (None, Some(problem)) => format!("{cname}: no answer within {within} ({problem})"),
+                (_, None) => format!("{cname} did not become healthy within {within}"),
+            }));
+        }
+        tokio::select! {
+            () = tokio::time::sleep(health.interval.min(deadline.saturating_duration_since(Instant::now()))) => {}
+            () = ctx.cancelled() => return Err(Unhealthy::Cancelled),
+        }
+    }
+}
+
+/// The last log lines of a container, as a diagnostic detail.
+async fn log_tail(engine: &DockerEngine, container: &str) -> String {
+    match engine.container_logs(container, LOG_TAIL_LINES).await {
+        Ok(lines) if lines.is_empty() => format!("{container} wrote no log lines"),
+        Ok(lines) => format!("last {} log lines of {container}:\n{}", lines.len(), lines.join("\n")),
+        Err(e) => format!("could not read the logs of {container}: {e}"),
+    }
+}
+
+/// Removes generations beyond `keep` (and failed or stray ones), except routed ones.
+async fn prune(ctx: &JobContext, engine: &DockerEngine, request: &DeploymentRequest, prior_failed: &BTreeSet<u64>) -> BTreeSet<u64> {
+    let name = &request.name;
+    let current = request.generation;
+    let mut still_failed = BTreeSet::new();
+    let containers = match engine.list_containers(&deployment_filter(name)).await {
+        Ok(c) => c,
+        Err(e) => {
+            ctx.warn(format!("could not list the containers of {name} to remove old generations: {e}")).await;
+            return prior_failed.iter().copied().filter(|g| *g != current).collect();
+        }
+    };
+    let mut older: Vec<u64> = containers
+        .iter()
+        .filter_map(|c| generation_of(&c.labels))
+        .filter(|g| *g < current && !prior_failed.contains(g))
+        .collect::<BTreeSet<u64>>()
+        .into_iter()
+        .collect();
+    older.reverse();
+    let kept: BTreeSet<u64> = older.iter().take(usize::try_from(request.keep).unwrap_or(usize::MAX)).copied().collect();
+    let doomed: Vec<_> =
+        containers.into_iter().filter(|c| generation_of(&c.labels).is_some_and(|g| g != current && !kept.contains(&g))).collect();
+    if doomed.is_empty() {
+        return still_failed;
+    }
+    let routed = routed_ips(ctx, engine, name).await;
+    for container in doomed {
+        let generation = generation_of(&container.labels).unwrap_or_default();
+        let is_failed = prior_failed.contains(&generation);
+        let info = engine.inspect_container(&container.id).await.ok().flatten();
+        let ips: BTreeSet<String> = info.map(|i| i.networks.into_values().filter(|ip| !ip.is_empty()).collect()).unwrap_or_default();
+        match &routed {
+            None => {
+                if is_failed {
+                    still_failed.insert(generation);
+                }
+                continue;
+            }
+            Some(routed) if !ips.is_disjoint(routed) => {
+                ctx.info(format!("keeping {} (generation {generation}): a release of {name} still forwards to it", container.name)).await;
+                if is_failed {
+                    still_failed.insert(generation);
+                }
+                continue;
+            }
+            Some(_) => {}
+        }
+        match engine.remove_container(&container.id).await {
+            Ok(_) => {
+                let why = if is_failed { "failed generation" } else { "older than the kept generations" };
+                ctx.info(format!("removed {} (generation {generation}, {why})", container.name)).await;
+            }
+            Err(e) => {
+                ctx.warn(format!("could not remove {} (generation {generation}): {e}", container.name)).await;
+                if is_failed {
+                    still_failed.insert(generation);
+                }
+            }
+        }
+    }
+    still_failed
+}
+
+#[async_trait]
+impl Platform for DockerDeploy {
+    async fn deploy(
+        &self,
+        ctx: &JobContext,
+        request: &DeploymentRequest,
+        prior: Option<&DeploymentRecord>,
+    ) -> Result<Outcome, PlatformError> {
+        let config = parse_config(request)?;
+        let health = health(&config)?;
+        let image = request.image.as_deref().map(str::trim).filter(|i| !i.is_empty()).ok_or_else(|| {
+            PlatformError::InvalidRequest("the docker platform needs an image: set `image` (e.g. `image = app_build.web.image`)".into())
+        })?;
+        let keep_json = prior.map(to_json).transpose()?.unwrap_or_default();
+        let prior_record = docker_record(prior);
+        let engine = DockerEngine::connect(&request.engine).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
+        let (network, network_created) = ensure_network(ctx, &engine, request, &config, &keep_json).await?;
+        ensure_image(ctx, &engine, image, &keep_json).await?;
+
+        let spec = container_spec(request, &config, image, &network)?;
+        let cname = spec.name.clone();
+        if let Some(stale) = engine.inspect_container(&cname).await.map_err(|e| engine_failure(ctx, e, &keep_json))? {
+            ctx.info(format!(
+                "removing {cname} ({}) left by an earlier attempt at generation {}",
+                stale.describe_state(),
+                request.generation
+            ))
+            .await;
+            engine.remove_container(&stale.id).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
+        }
+        ctx.progress("create", -1).await;
+        let id = engine.create_container(&spec).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
+        let failure = Failure { ctx, engine: &engine, request, prior, network: network.clone(), network_created };
+        ctx.info(format!("created {cname} ({}) from {image} on network {network}", &id[..id.len().min(12)])).await;
+        if let Err(e) = engine.start_container(&id).await {
+            let mut message = format!("could not start {cname}: {e}");
+            if message.contains("port is already allocated") || message.contains("address already in use") {
+                message.push_str("; a host port in `host_ports` is taken by something else: choose another one or free it");
+            }
+            let detail = log_tail(&engine, &id).await;
+            return Err(failure.fail(&id, message, detail).await);
+        }
+        ctx.progress("health", -1).await;
+        let info = match wait_healthy(ctx, &engine, &id, &cname, &health).await {
+            Ok(info) => info,
+            Err(Unhealthy::Cancelled) => return Err(failure.cancelled(&id).await),
+            Err(Unhealthy::Engine(e)) => return Err(failure.fail(&id, e.to_string(), "").await),
+            Err(Unhealthy::Failed(reason)) => {
+                let previous = prior.map(|p| format!("; generation {} keeps serving", p.generation)).unwrap_or_default();
+                let message = format!(
+                    "generation {} of {} failed: {reason}{previous} (the container {cname} is stopped and kept for inspection: `docker logs {cname}`)",
+                    request.generation, request.name
+                );
+                let detail = log_tail(&engine, &id).await;
+                ctx.warn(&message).await;
+                return Err(failure.fail(&id, message, detail).await);
+            }
+        };
+
+        ctx.progress("cleanup", -1).await;
+        let still_failed = prune(ctx, &engine, request, &failed_generations(&prior_record)).await;
+        if prior_record.network_created && !prior_record.network.is_empty() && prior_record.network != network {
+            remove_network_if_unused(ctx, &engine, &prior_record.network).await;
+        }
+        let generations = match live_generations(&engine, &request.name, &still_failed).await {
+            Ok(generations) => generations,
+            Err(e) => {
+                ctx.warn(format!("could not list the containers of {}: {e}", request.name)).await;
+                vec![GenerationRecord {
+                    generation: request.generation,
+                    container_id: id.clone(),
+                    container_name: cname.clone(),
+                    host_ports: info.published.iter().map(|(p, b)| (*p, b.host_port)).collect(),
+                    failed: false,
+                }]
+            }
+        };
+        let record = DockerDeployRecord { network, network_created, generations };
+        let url = url_of(&info);
+        if let Some(url) = &url {
+            ctx.info(format!("generation {} of {} is ready at {url}", request.generation, request.name)).await;
+        }
+        ctx.progress("ready", 100).await;
+        Outcome::record(&make_record(request.generation, status::READY, url, Some(&info.id), &record))
+    }
+}
+
+async fn remove_network_if_unused(ctx: &JobContext, engine: &DockerEngine, network: &str) {
+    match engine.inspect_network(network).await {
+        Ok(Some(info)) if info.containers.is_empty() => match engine.remove_network(network).await {
+            Ok(_) => ctx.info(format!("removed network {network}: no generation uses it any more")).await,
+            Err(e) => ctx.warn(format!("could not remove the previous network {network}: {e}")).await,
+        },
+        Ok(_) => {}
+        Err(e) => ctx.warn(format!("could not inspect the previous network {network}: {e}")).await,
+    }
+}
+
+#[async_trait]
+impl Status<Deployment> for DockerDeploy {
+    async fn status(
+        &self,
+        ctx: &JobContext,
+        request: &DeploymentRequest,
+        prior: Option<&DeploymentRecord>,
+    ) -> Result<Outcome, PlatformError> {
+        let keep_json = prior.map(to_json).transpose()?.unwrap_or_default();
+        let engine = DockerEngine::connect(&request.engine).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
+        let prior_record = docker_record(prior);
+        let name = &request.name;
+        let generation = prior.map(|p| p.generation).filter(|g| *g > 0).unwrap_or(request.generation);
+        let cname =
+            prior_record.generation(generation).map(|g| g.container_name.clone()).unwrap_or_else(|| container_name(name, generation));
+        let by_id = prior_record.generation(generation).map(|g| g.container_id.clone()).filter(|id| !id.is_empty());
+        let mut current = match &by_id {
+            Some(id) => engine.inspect_container(id).await.map_err(|e| engine_failure(ctx, e, &keep_json))?,
+            None => None,
+        };
+        if current.is_none() {
+            current = engine.inspect_container(&cname).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
+        }
+        let current = current.filter(|c| {
+            c.labels.get(deploy_labels::APP) == Some(name)
+                && c.labels.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE)
+        });
+        let Some(prior) = prior else {
+            // An import of `<name>/<generation>`: what exists is the reference.
+            let Some(info) = current else { return Ok(Outcome::gone()) };
+            let network = if info.network_mode.is_empty() { default_network(name) } else { info.network_mode.clone() };
+            let network_created = match engine.inspect_network(&network).await.map_err(|e| engine_failure(ctx, e, &keep_json))? {
+                Some(n) => n.labels.get(deploy_labels::APP) == Some(name) && n.labels.contains_key(labels::MANAGED_BY),
+                None => false,
+            };
+            let generations = live_generations(&engine, name, &BTreeSet::new()).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
+            let record = DockerDeployRecord { network, network_created, generations };
+            let state = if info.running { status::READY } else { status::DRIFTED };
+            let outcome = Outcome::record(&make_record(generation, state, url_of(&info), Some(&info.id), &record))?;
+            return Ok(if info.running { outcome } else { outcome.with_detail(format!("{cname} is {}", info.describe_state())) });
+        };
+        let failed = failed_generations(&prior_record);
+        let generations = live_generations(&engine, name, &failed).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
+        let mut record = prior.clone();
+        let docker = DockerDeployRecord { generations, ..prior_record.clone() };
+        record.record = serde_json::to_value(&docker).unwrap_or(Json::Null);
+        let drift = match &current {
+            Some(info) if info.running => {
+                if record.status == status::DRIFTED {
+                    record.status = status::READY.into();
+                }
+                record.url = url_of(info).or(record.url);
+                record.computed.insert("container_id".into(), Json::String(info.id.clone()));
+                None
+            }
+            Some(info) => Some(format!(
+                "container {cname} of generation {generation} is {} (changed outside Terraform); the next apply deploys a new generation",
+                info.describe_state()
+            )),
+            None => Some(format!(
+                "container {cname} of generation {generation} no longer exists (removed outside Terraform); the next apply deploys a new generation"
+            )),
+        };
+        match drift {
+            None => Outcome::record(&record),
+            Some(detail) => {
+                ctx.info(&detail).await;
+                if record.status != status::FAILED {
+                    record.status = status::DRIFTED.into();
+                }
+                Ok(Outcome::record(&record)?.with_detail(detail))
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Destroyer<Deployment> for DockerDeploy {
+    async fn destroy(
+        &self,
+        ctx: &JobContext,
+        request: &DeploymentRequest,
+        prior: Option<&DeploymentRecord>,
+    ) -> Result<Outcome, PlatformError> {
+        let keep_json = prior.map(to_json).transpose()?.unwrap_or_default();
+        let engine = DockerEngine::connect(&request.engine).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
+        let prior_record = docker_record(prior);
+        let name = &request.name;
+        let mut problems = Vec::new();
+        let containers = engine.list_containers(&deployment_filter(name)).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
+        for container in &containers {
+            match engine.remove_container(&container.id).await {
+                Ok(_) => ctx.info(format!("removed {}", container.name)).await,
+                Err(e) => problems.push(e.to_string()),
+            }
+        }
+        // Networks this platform created for the app: recorded, or found by their labels.
+        let mut networks = BTreeSet::new();
+        if prior_record.network_created && !prior_record.network.is_empty() {
+            networks.insert(prior_record.network.clone());
+        }
+        let filter = [
+            (deploy_labels::APP, name.as_str()),
+            (deploy_labels::ROLE, deploy_labels::ROLE_NETWORK),
+            (labels::MANAGED_BY, labels::MANAGED_BY_VALUE),
+        ];
+        match engine.list_networks(&filter).await {
+            Ok(found) => networks.extend(found),
+            Err(e) => problems.push(e.to_string()),
+        }
+        let mut network_left = None;
+        for network in networks {
+            let info = match engine.inspect_network(&network).await {
+                Ok(Some(info)) => info,
+                Ok(None) => continue,
+                Err(e) => {
+                    problems.push(e.to_string());
+                    network_left = Some(network);
+                    continue;
+                }
+            };
+            let ours = info.labels.get(deploy_labels::APP) == Some(name) && info.labels.contains_key(labels::MANAGED_BY);
+            if !ours {
+                continue;
+            }
+            if !info.containers.is_empty() {
+                let users: Vec<&str> = info.containers.values().map(String::as_str).collect();
+                problems.push(format!(
+                    "network {network} is still used by {} (e.g. the router of a release that is not destroyed yet): destroy the release first, or remove {}",
+                    users.join(", "),
+                    if users.len() == 1 { "it" } else { "them" }
+                ));
+                network_left = Some(network);
+                continue;
+            }
+            match engine.remove_network(&network).await {
+                Ok(_) => ctx.info(format!("removed network {network}")).await,
+                Err(e) => {
+                    problems.push(e.to_string());
+                    network_left = Some(network);
+                }
+            }
+        }
+        if problems.is_empty() {
+            return Ok(Outcome::nothing());
+        }
+        // What is left stays in the state, so a later destroy can finish.
+        let generations = live_generations(&engine, name, &failed_generations(&prior_record)).await.unwrap_or_default();
+        let record = DockerDeployRecord {
+            network: network_left.clone().unwrap_or_else(|| prior_record.network.clone()),
+            network_created: network_left.is_some() || prior_record.network_created,
+            generations,
+        };
+        let mut left = prior.cloned().unwrap_or_else(|| make_record(request.generation, status::FAILED, None, None, &record));
+        left.record = serde_json::to_value(&record).unwrap_or(Json::Null);
+        Err(failed(ctx, format!("destroying deployment {name} left things behind: {}", problems.join("; ")), "", &to_json(&left)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn config(value: Json) -> DockerDeployConfig {
+        serde_json::from_value(value).expect("config")
+    }
+
+    #[test]
+    fn health_defaults_and_ports() {
+        let h = health(&config(json!({"ports": [8080, 9090], "health_check": {"http_path": "/healthz"}}))).expect("health");
+        assert_eq!(h.check, Check::Http { path: "/healthz".into(), port: 8080 });
+        assert_eq!((h.interval, h.timeout, h.start_period), (DEFAULT_INTERVAL, DEFAULT_PROBE_TIMEOUT, DEFAULT_START_PERIOD));
+        let h =
+            health(&config(json!({"ports": [8080], "health_check": {"tcp": true, "port": 8080, "interval": "1s", "start_period": "5s"}})))
+                .expect("health");
+        assert_eq!((h.check, h.interval, h.start_period), (Check::Tcp { port: 8080 }, Duration::from_secs(1), Duration::from_secs(5)));
+        assert_eq!(health(&config(json!({}))).expect("health").check, Check::Running);
+        assert!(health(&config(json!({"health_check": {"http_path": "/"}}))).is_err(), "no port");
+        assert!(health(&config(json!({"ports": [1], "health_check": {"interval": "soon"}}))).is_err());
+    }
+
+    #[test]
+    fn urls_use_loopback_for_wildcards() {
+        assert_eq!(http_url("0.0.0.0", 80), "http://127.0.0.1:80");
+        assert_eq!(http_url("::", 80), "http://[::1]:80");
+        assert_eq!(http_url("10.0.0.5", 8080), "http://10.0.0.5:8080");
+        assert_eq!(upstream_ip("172.18.0.5:8080").as_deref(), Some("172.18.0.5"));
+        assert_eq!(upstream_ip("[fd00::5]:8080").as_deref(), Some("fd00::5"));
+        assert_eq!(upstream_ip("nonsense"), None);
+    }
+
+    #[test]
+    fn specs_carry_labels_ports_and_limits() {
+        let request = DeploymentRequest {
+            name: "web".into(),
+            generation: 3,
+            env: [("A".to_string(), "1".to_string())].into(),
+            secret_env: [("TOKEN".to_string(), "s3cret".to_string())].into(),
+            labels: [("team".to_string(), "pay".to_string()), (deploy_labels::APP.to_string(), "spoofed".to_string())].into(),
+            ..Default::default()
+        };
+        let config = config(json!({"ports": [8080, 9090], "host_ports": {"9090": 19090}, "bind_address": "0.0.0.0",
+            "resources": {"memory": "64m", "cpus": 0.5}, "command": ["/bin/app", "serve"]}));
+        let spec = container_spec(&request, &config, "sha256:abc", "app-web").expect("spec");
+        assert_eq!(spec.name, "web-g3");
+        assert_eq!(spec.env.get("TOKEN").map(String::as_str), Some("s3cret"));
+        assert_eq!(spec.labels[deploy_labels::APP], "web");
+        assert_eq!(spec.labels[deploy_labels::GENERATION], "3");
+        assert_eq!(spec.labels[deploy_labels::PORT], "8080");
+        assert_eq!(spec.labels["team"], "pay");
+        assert_eq!(spec.restart, "unless-stopped");
+        assert_eq!((spec.memory, spec.nano_cpus), (Some(64 << 20), Some(500_000_000)));
+        assert_eq!(
+            spec.ports,
+            [
+                PublishedPort { container_port: 8080, host_ip: "0.0.0.0".into(), host_port: None },
+                PublishedPort { container_port: 9090, host_ip: "0.0.0.0".into(), host_port: Some(19090) }
+            ]
+        );
+        assert_eq!(spec.aliases, ["web"]);
+    }
+
+    #[tokio::test]
+    async fn probes_read_status_lines() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        tokio::spawn(async move {
+            for answer in [&b"HTTP/1.1 503 Service Unavailable\r\n\r\n"[..], b"SSH-2.0-x\r\n", b""] {
+                let (mut s, _) = listener.accept().await.expect("accept");
+                let mut buf = [0u8; 1024];
+                let _ = s.read(&mut buf).await;
+                let _ = s.write_all(answer).await;
+            }
+        });
+        assert_eq!(http_probe("127.0.0.1", port, "/", Duration::from_secs(2)).await, Ok(503));
+        assert!(http_probe("127.0.0.1", port, "/", Duration::from_secs(2)).await.expect_err("not http").contains("not HTTP"));
+        assert!(http_probe("127.0.0.1", port, "/", Duration::from_secs(2)).await.expect_err("closed").contains("closed"));
+        assert!(tcp_probe("127.0.0.1", 1, Duration::from_secs(2)).await.is_err());
+    }
+}
