@@ -980,7 +980,7 @@ async fn status_of(
     let live_config = live.configuration().cloned().unwrap_or_else(|| FunctionConfiguration::builder().build());
     let live_image = live.code().and_then(|c| c.image_uri()).unwrap_or_default().to_string();
     let (Some(mut record), Some(prior)) = (recorded, prior) else {
-        return import(ctx, aws, lambda, config, function, &live, request.generation).await;
+        return import(ctx, aws, lambda, config, function, &live, request).await;
     };
     let generation = prior.generation;
     let mut request = request.clone();
@@ -1000,7 +1000,10 @@ async fn status_of(
         drift.push("architecture".to_string());
     }
     drift.extend(desired.config_differences(&live_config, &role, false));
-    let (set, _) = desired.tag_changes(live.tags());
+    let (mut set, _) = desired.tag_changes(live.tags());
+    // Our own bookkeeping tags are added by the next deploy (e.g. after an import); only the
+    // user's tags count as drift.
+    set.retain(|k, _| !k.starts_with("dev.terraform-provider-app."));
     if !set.is_empty() {
         drift.push(format!("tags ({})", set.keys().cloned().collect::<Vec<_>>().join(", ")));
     }
@@ -1032,7 +1035,8 @@ async fn status_of(
 /// Status without a record (an import): what is there, its generation's version (the newest of
 /// this platform's versions when `generation` names none), the created role if the function's
 /// role is `<function>-exec` tagged for this deployment, and the configuration as found
-/// (`observed`; environment values are left out: some may be secrets).
+/// (`observed`, environment included: an imported function's variables become `env`; move
+/// secret ones to `secret_env` in the configuration).
 async fn import(
     ctx: &JobContext,
     aws: &Aws,
@@ -1040,8 +1044,9 @@ async fn import(
     config: &LambdaConfig,
     function: &str,
     live: &GetFunctionOutput,
-    generation: u64,
+    request: &DeploymentRequest,
 ) -> Result<Outcome, PlatformError> {
+    let generation = request.generation;
     let live_config = live.configuration().cloned().unwrap_or_else(|| FunctionConfiguration::builder().build());
     let versions = list_versions(aws, lambda, function).await.map_err(|e| PlatformError::failed(e.to_string(), "", String::new()))?;
     let number = |v: &FunctionConfiguration| v.version().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
@@ -1080,7 +1085,9 @@ async fn import(
     computed.insert("function_arn".into(), Json::String(record.function_arn.clone()));
     computed.insert("role_arn".into(), Json::String(role.clone()));
     let mut found_config = serde_json::Map::new();
-    found_config.insert("function_name".into(), Json::String(function.to_string()));
+    if function != request.name {
+        found_config.insert("function_name".into(), Json::String(function.to_string()));
+    }
     if !created {
         found_config.insert("role".into(), Json::String(role));
     }
@@ -1090,7 +1097,12 @@ async fn import(
     found_config
         .insert("architecture".into(), live_config.architectures().first().map_or(Json::Null, |a| Json::String(a.as_str().to_string())));
     ctx.info(format!("found the function {function} at version {} (generation {generation})", record.version)).await;
-    let observed = app_spec::job::Observed { image: Some(record.image.clone()), config: found_config, ..Default::default() };
+    let env = live_config
+        .environment()
+        .and_then(|e| e.variables())
+        .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+        .unwrap_or_default();
+    let observed = app_spec::job::Observed { image: Some(record.image.clone()), env, config: found_config, ..Default::default() };
     Outcome::record(&DeploymentRecord {
         generation,
         status: status::READY.into(),
