@@ -183,6 +183,10 @@ pub struct BuildRecord {
     /// The local tag the build created (removed on destroy); empty when nothing was tagged.
     #[serde(default)]
     pub tag: String,
+    /// Earlier builds' local tags that could not be removed yet (an image still in use by a
+    /// container); retried at every build and removed on destroy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stale_tags: Vec<String>,
     #[serde(default)]
     pub source_hash: String,
     /// Registry repository (`registry/path`), when pushed or pulled.

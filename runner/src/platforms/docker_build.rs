@@ -215,10 +215,15 @@ impl Builder for DockerBuild {
         };
         if let Some(target) = &target {
             if let Some(record) = adoptable(ctx, target, request, &prior_json).await? {
-                if prior.is_some_and(|p| !p.tag.is_empty()) {
+                let mut record = record;
+                if prior.is_some_and(|p| !p.tag.is_empty() || !p.stale_tags.is_empty()) {
                     match DockerEngine::connect(&request.engine).await {
-                        Ok(engine) => drop_prior_tag(ctx, &engine, prior, &record.tag).await,
-                        Err(e) => ctx.warn(format!("could not remove the previous build's tag: {e}")).await,
+                        Ok(engine) => record.stale_tags = drop_prior_tags(ctx, &engine, prior, &record.tag).await,
+                        Err(e) => {
+                            ctx.warn(format!("could not remove the previous build's tags: {e}")).await;
+                            record.stale_tags = prior.map(|p| [p.stale_tags.clone(), vec![p.tag.clone()]].concat()).unwrap_or_default();
+                            record.stale_tags.retain(|t| !t.is_empty());
+                        }
                     }
                 }
                 return Outcome::record(&record);
@@ -298,20 +303,33 @@ impl Builder for DockerBuild {
         } else {
             record
         };
-        drop_prior_tag(ctx, &engine, prior, &record.tag).await;
+        let mut record = record;
+        record.stale_tags = drop_prior_tags(ctx, &engine, prior, &record.tag).await;
         Outcome::record(&record)
     }
 }
 
-/// After a build under a new local tag, the prior build's tag is recorded nowhere any more:
-/// remove it (a warning when it cannot be, e.g. a container still uses the image).
-async fn drop_prior_tag(ctx: &JobContext, engine: &DockerEngine, prior: Option<&BuildRecord>, new_tag: &str) {
-    let Some(old) = prior.map(|p| p.tag.as_str()).filter(|t| !t.is_empty() && *t != new_tag) else { return };
-    match engine.remove_image(old).await {
-        Ok(true) => ctx.info(format!("removed the previous build's tag {old}")).await,
-        Ok(false) => {}
-        Err(e) => ctx.warn(format!("could not remove the previous build's tag {old}: {e}")).await,
+/// After a build under a new local tag, the prior build's tag (and any earlier ones left over)
+/// are recorded nowhere else: remove them, and return those that cannot be removed yet (e.g. a
+/// container still uses the image) so the record keeps them for the next build or the destroy.
+async fn drop_prior_tags(ctx: &JobContext, engine: &DockerEngine, prior: Option<&BuildRecord>, new_tag: &str) -> Vec<String> {
+    let Some(prior) = prior else { return Vec::new() };
+    let mut candidates: Vec<String> = prior.stale_tags.clone();
+    candidates.push(prior.tag.clone());
+    candidates.retain(|t| !t.is_empty() && t != new_tag);
+    candidates.dedup();
+    let mut kept = Vec::new();
+    for old in candidates {
+        match engine.remove_image(&old).await {
+            Ok(true) => ctx.info(format!("removed the previous build's tag {old}")).await,
+            Ok(false) => {}
+            Err(e) => {
+                ctx.info(format!("keeping the previous build's tag {old} for now (removed by a later build or the destroy): {e}")).await;
+                kept.push(old);
+            }
+        }
     }
+    kept
 }
 
 /// Tags `image_id` as the target's `repository:tag`, pushes it and returns the manifest digest
@@ -461,12 +479,15 @@ impl Destroyer<Build> for DockerBuild {
         if let (Some(registry), Some(repository), Some(digest)) = (registry, &record.repository, &record.digest) {
             delete_manifest(ctx, registry, repository, digest, &prior_json).await?;
         }
-        // Only the tag this build created; other names of the same image stay.
-        if !record.tag.is_empty() {
+        // Only the tags this build created; other names of the same image stay.
+        let tags: Vec<&String> = record.stale_tags.iter().chain(std::iter::once(&record.tag)).filter(|t| !t.is_empty()).collect();
+        if !tags.is_empty() {
             let engine = DockerEngine::connect(&request.engine).await.map_err(|e| engine_failure(ctx, e, &prior_json))?;
-            let removed = engine.remove_image(&record.tag).await.map_err(|e| engine_failure(ctx, e, &prior_json))?;
-            let what = if removed { "removed" } else { "already gone:" };
-            ctx.info(format!("{what} tag {}", record.tag)).await;
+            for tag in tags {
+                let removed = engine.remove_image(tag).await.map_err(|e| engine_failure(ctx, e, &prior_json))?;
+                let what = if removed { "removed" } else { "already gone:" };
+                ctx.info(format!("{what} tag {tag}")).await;
+            }
         }
         Ok(Outcome::nothing())
     }
