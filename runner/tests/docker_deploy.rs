@@ -301,6 +301,9 @@ async fn generations_are_kept_checked_and_destroyed() {
         assert!(destroyed.result_json.is_empty());
         assert!(app_containers(&engine, &name).await.is_empty());
         assert!(engine.inspect_network(&format!("app-{name}")).await.unwrap().is_none(), "the app's network is removed");
+        let ours = [(deploy_labels::APP, name.as_str()), (labels::MANAGED_BY, labels::MANAGED_BY_VALUE)];
+        assert!(engine.list_networks(&ours).await.unwrap().is_empty(), "no network carries our labels");
+        assert!(engine.list_containers(&ours).await.unwrap().is_empty(), "no container carries our labels");
     };
     let cleanup = async {
         let images = images.lock().unwrap().clone();
