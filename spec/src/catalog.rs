@@ -100,7 +100,7 @@ pub fn all() -> Vec<PlatformSpec> {
             block: crate::docker_deploy::platform_block,
             validate: crate::docker_deploy::validate_platform,
             observes: crate::docker_deploy::always_observes,
-            image_rule: None,
+            image_rule: Some(crate::docker_deploy::image_problem),
         },
         planned(Role::Platform, "kubernetes", "Kubernetes deployments are planned."),
         planned(Role::Platform, "kubernetes_apply", "kubernetes_apply is planned."),

@@ -20,6 +20,9 @@ pub mod labels {
     pub const RELEASE: &str = "dev.terraform-provider-app.release";
     pub const ROLE_DEPLOYMENT: &str = "deployment";
     pub const ROLE_ROUTER: &str = "router";
+    /// On each generation's container: the deployment's configuration as JSON (image, env,
+    /// labels, the platform block; no secrets), so an import can restore it.
+    pub const DEPLOYMENT_CONFIG: &str = "dev.terraform-provider-app.deployment-config";
 }
 
 /// Where a router reads its upstream (`ip:port\n`), inside its container.
@@ -400,6 +403,11 @@ pub fn validate_releaser(config: &Json) -> Vec<FieldError> {
         errors.push(FieldError::new(&["port"], "Invalid port", problem));
     }
     errors
+}
+
+/// Any image reference the engine can run (an image ID, `repo@sha256:…`, `repo:tag`).
+pub fn image_problem(image: &str) -> Option<String> {
+    image.trim().is_empty().then(|| "the image reference is empty; use e.g. `app_build.web.image`.".to_string())
 }
 
 pub fn always_observes(_: &Json) -> bool {

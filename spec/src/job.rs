@@ -237,6 +237,19 @@ pub struct ReleaseRecord {
     /// The releaser's own notes about what exists (opaque to the provider).
     #[serde(default)]
     pub record: Json,
+    /// Status jobs without a prior record (an import): the release as found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed: Option<ObservedRelease>,
+}
+
+/// A release's configuration as a releaser found it (import).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ObservedRelease {
+    /// The deployment's name.
+    pub deployment: String,
+    /// Values of the releaser block's fields, by field name.
+    #[serde(default)]
+    pub config: serde_json::Map<String, Json>,
 }
 
 /// Image labels every build carries.

@@ -258,6 +258,16 @@ impl Resource for AppRelease {
                     diags.warning(format!("Release {name:?} changed outside Terraform"), finished.detail.clone());
                 }
                 let mut new_state = state.clone();
+                if let (true, Some(observed)) = (private.is_empty(), record.observed.as_ref()) {
+                    // Just imported: the release as the releaser found it.
+                    let deployment = super::deployment::deployment_id(&observed.deployment, record.released_generation);
+                    set_attr(&mut new_state, "deployment", Value::String(deployment));
+                    let block_type = super::platform_block(&platform).implied_type();
+                    let block = serde_json::Value::Object(observed.config.clone()).to_string();
+                    if let Ok(block) = app_cty::json::decode(block.as_bytes(), &block_type) {
+                        set_attr(&mut new_state, platform.name, block);
+                    }
+                }
                 apply_record(&mut new_state, &record);
                 ReadResult { state: new_state, private: finished.result_json.into_bytes(), diags }
             }

@@ -162,6 +162,7 @@ impl ReleaseJob<'_> {
             url: self.record.function_url.clone(),
             status: status::FAILED.into(),
             record: serde_json::to_value(&self.record).unwrap_or_default(),
+            observed: None,
         })
         .unwrap_or_default()
     }
@@ -272,6 +273,7 @@ impl ReleaseJob<'_> {
             url: self.record.function_url.clone(),
             status: status::READY.into(),
             record: serde_json::to_value(&self.record).unwrap_or_default(),
+            observed: None,
         })
     }
 
@@ -507,6 +509,7 @@ async fn release_status(
             url: record.function_url.clone(),
             status: status::READY.into(),
             record: serde_json::to_value(&record).unwrap_or_default(),
+            observed: None,
         })
         .map_err(|e| Stop::failed(e.to_string()));
     };

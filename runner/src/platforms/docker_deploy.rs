@@ -233,6 +233,29 @@ async fn live_generations(engine: &DockerEngine, name: &str, failed: &BTreeSet<u
     Ok(generations)
 }
 
+/// The configuration an import restores (no secret values: `secret_env` is write-only).
+fn deployment_config_label(request: &DeploymentRequest) -> String {
+    let mut config = request.config.clone();
+    if let Some(block) = config.as_object_mut() {
+        block.remove("container_id");
+    }
+    serde_json::json!({ "image": request.image, "env": request.env, "labels": request.labels, "config": config }).to_string()
+}
+
+/// What an import observes: the configuration label of the generation's container.
+fn observed_from(info_labels: &std::collections::BTreeMap<String, String>) -> Option<app_spec::job::Observed> {
+    let label: Json = serde_json::from_str(info_labels.get(deploy_labels::DEPLOYMENT_CONFIG)?).ok()?;
+    let strings = |v: &Json| -> std::collections::BTreeMap<String, String> {
+        v.as_object().map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect()).unwrap_or_default()
+    };
+    Some(app_spec::job::Observed {
+        image: label.get("image").and_then(Json::as_str).map(str::to_string),
+        env: strings(&label["env"]),
+        labels: strings(&label["labels"]),
+        config: label.get("config").and_then(Json::as_object).cloned().unwrap_or_default(),
+    })
+}
+
 /// IPs the routers of app `name` forward to; `None` when one could not be read.
 async fn routed_ips(ctx: &JobContext, engine: &DockerEngine, name: &str) -> Option<BTreeSet<String>> {
     let filter =
@@ -459,6 +482,7 @@ fn container_spec(
     if let Some(first) = ports.first() {
         container_labels.insert(deploy_labels::PORT.into(), first.to_string());
     }
+    container_labels.insert(deploy_labels::DEPLOYMENT_CONFIG.into(), deployment_config_label(request));
     let resources = config.resources.clone().unwrap_or_default();
     let memory = match resources.memory.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
         Some(m) => Some(parse_memory(m).ok_or_else(|| {
@@ -780,7 +804,22 @@ impl Status<Deployment> for DockerDeploy {
                 && c.labels.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE)
         });
         let Some(prior) = prior else {
-            // An import of `<name>/<generation>`: what exists is the reference.
+            // An import of `<name>` or `<name>/<generation>`: what exists is the reference (the
+            // named generation, else the newest running one).
+            let mut current = current;
+            let mut generation = generation;
+            if current.is_none() {
+                let live = live_generations(&engine, name, &BTreeSet::new()).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
+                for g in live.iter().rev() {
+                    if let Some(info) = engine.inspect_container(&g.container_id).await.map_err(|e| engine_failure(ctx, e, &keep_json))? {
+                        if info.running {
+                            generation = g.generation;
+                            current = Some(info);
+                            break;
+                        }
+                    }
+                }
+            }
             let Some(info) = current else { return Ok(Outcome::gone()) };
             let network = if info.network_mode.is_empty() { default_network(name) } else { info.network_mode.clone() };
             let network_created = match engine.inspect_network(&network).await.map_err(|e| engine_failure(ctx, e, &keep_json))? {
@@ -790,7 +829,9 @@ impl Status<Deployment> for DockerDeploy {
             let generations = live_generations(&engine, name, &BTreeSet::new()).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
             let record = DockerDeployRecord { network, network_created, generations };
             let state = if info.running { status::READY } else { status::DRIFTED };
-            let outcome = Outcome::record(&make_record(generation, state, url_of(&info), Some(&info.id), &record))?;
+            let mut found = make_record(generation, state, url_of(&info), Some(&info.id), &record);
+            found.observed = observed_from(&info.labels);
+            let outcome = Outcome::record(&found)?;
             return Ok(if info.running { outcome } else { outcome.with_detail(format!("{cname} is {}", info.describe_state())) });
         };
         let failed = failed_generations(&prior_record);

@@ -233,6 +233,7 @@ fn record_of(request: &ReleaseRequest, bind: &str, port: u16, docker: &DockerRel
         url: Some(http_url(bind, port)),
         status: state.into(),
         record: serde_json::to_value(docker).unwrap_or(serde_json::Value::Null),
+        observed: None,
     }
 }
 
@@ -486,11 +487,19 @@ impl Status<Release> for DockerRelease {
                 upstream,
             };
             let state = if r.running && released > 0 { status::READY } else { status::DRIFTED };
+            let mut config = serde_json::Map::new();
+            if let Some((host, Some(port))) = &binding {
+                config.insert("port".into(), serde_json::Value::from(*port));
+                if host != app_spec::docker_deploy::DEFAULT_BIND_ADDRESS && !host.is_empty() {
+                    config.insert("bind_address".into(), serde_json::Value::String(host.clone()));
+                }
+            }
             return Outcome::record(&ReleaseRecord {
                 released_generation: released,
                 url,
                 status: state.into(),
                 record: serde_json::to_value(&docker).unwrap_or(serde_json::Value::Null),
+                observed: Some(app_spec::job::ObservedRelease { deployment, config }),
             });
         };
         let drift = match &router {

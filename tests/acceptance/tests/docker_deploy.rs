@@ -226,6 +226,12 @@ fn generations_release_switch_health_gate_rollback_drift_destroy() {
         assert_eq!(body(&url), "generation three\n", "service restored");
         wd.assert_empty_plan("after restoring");
 
+        // Import: the deployment and the release are found again from what runs; empty plan.
+        wd.ok(&["state", "rm", "app_deployment.web", "app_release.web"]);
+        wd.ok(&["import", "-no-color", "-input=false", "app_deployment.web", &format!("docker:{name}")]);
+        wd.ok(&["import", "-no-color", "-input=false", "app_release.web", &name]);
+        wd.assert_empty_plan("after importing the deployment and the release");
+
         // Destroy leaves no container, network or image tag with our label.
         wd.destroy();
         assert!(leftovers(&name).is_empty(), "left behind: {:?}", leftovers(&name));

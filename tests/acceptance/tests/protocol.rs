@@ -58,7 +58,8 @@ fn bad_input_gets_diagnostics_on_the_attribute() {
             ("resource \"app_deployment\" \"a\" {\n  name = \"Not_A_Name\"\n  exec {\n    create = [\"true\"]\n  }\n}\n", "Invalid name", 2),
             ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  exec {\n    create = [\"true\"]\n  }\n  exec {\n    create = [\"true\"]\n  }\n}\n", "Duplicate exec block", 6),
             ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n}\n", "Missing platform block", 0),
-            ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  docker {}\n}\n", "Unsupported block type", 3),
+            ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  kubernetes {}\n}\n", "Unsupported block type", 3),
+            ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  docker {}\n}\n", "Missing image", 0),
             ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  exec {\n    create = [\"true\"]\n  }\n  timeouts {\n    create = \"soon\"\n  }\n}\n", "Invalid duration", 7),
         ];
         let offset = app_acceptance::REQUIRED_PROVIDERS.lines().count() as u64 + 1;
