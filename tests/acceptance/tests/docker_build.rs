@@ -321,3 +321,20 @@ fn ecr_credentials_from_the_aws_api() {
         assert!(local_tags(&name).is_empty());
     });
 }
+
+/// An engine that does not answer: one diagnostic naming the address tried and how to set it.
+#[test]
+fn unreachable_engine_names_the_address() {
+    for_each_terraform("docker-unreachable", |wd| {
+        write_app(&wd.path("app"), "<h1>x</h1>\n", "");
+        wd.write_main(
+            "provider \"app\" {\n  docker { host = \"unix:///nonexistent/docker.sock\" }\n}\nresource \"app_build\" \"web\" {\n  name   = \"unreachable\"\n  source = \"${path.module}/app\"\n  docker {}\n}\n",
+        );
+        let run = wd.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        assert_ne!(run.code, 0);
+        let all = run.all();
+        assert!(all.contains("unix:///nonexistent/docker.sock"), "names the address:\n{all}");
+        assert!(all.contains("DOCKER_HOST") && all.contains("docker {"), "says how to set it:\n{all}");
+        assert!(wd.state_list().is_empty());
+    });
+}
