@@ -285,3 +285,41 @@ resource "app_release" "web" {
         );
     });
 }
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    for entry in std::fs::read_dir(from).expect("read example dir").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy example file");
+        }
+    }
+}
+
+/// examples/terraform/two-apps: the web-service module consumed twice.
+#[test]
+fn the_web_service_module_twice() {
+    let examples = app_acceptance::repo_root().join("examples/terraform");
+    for_each_terraform("two-apps", |wd| {
+        let root = wd.dir.clone();
+        copy_dir(&examples.join("modules"), &root.join("modules"));
+        copy_dir(&examples.join("two-apps"), &root.join("two-apps"));
+        for app in ["app-a", "app-b"] {
+            std::fs::copy("/bin/busybox", root.join("two-apps").join(app).join("busybox")).expect("busybox-static is installed");
+        }
+        let mut two = Workdir::new(&wd.terraform, "two-apps-run");
+        two.dir = root.join("two-apps");
+        two.env = wd.env.clone();
+        // `get` installs the modules only: `init` would also look the provider up in the registry.
+        two.ok(&["get", "-no-color"]);
+        two.apply();
+        let (a, b) = (output(&two, "frontend_url"), output(&two, "backend_url"));
+        assert_eq!(body(&a), "<h1>app a</h1>\n");
+        assert_eq!(body(&b), "<h1>app b</h1>\n");
+        two.assert_empty_plan("after applying two services from one module");
+        two.destroy();
+        assert!(leftovers("two-apps-").is_empty(), "left behind: {:?}", leftovers("two-apps-"));
+    });
+}
