@@ -136,7 +136,32 @@ impl DockerEngine {
     /// Connects to the engine `settings` name: `host`, else `$DOCKER_HOST`, else
     /// [`DEFAULT_ADDRESS`]; `cert_path` overrides `$DOCKER_CERT_PATH`. Checks `/_ping` and
     /// negotiates the API version.
+    ///
+    /// A runner serves one Terraform command, whose jobs mostly talk to the same engine: a
+    /// successful connection is kept for the runner's lifetime (the client is cheap to clone),
+    /// so a refresh of many resources pays the ping and version negotiation once.
     pub async fn connect(settings: &EngineSettings) -> Result<Self, EngineError> {
+        static CONNECTED: std::sync::OnceLock<std::sync::Mutex<HashMap<String, DockerEngine>>> = std::sync::OnceLock::new();
+        let key = format!(
+            "{:?}|{:?}|{:?}|{:?}|{:?}",
+            settings,
+            std::env::var("DOCKER_HOST").ok(),
+            std::env::var("DOCKER_CERT_PATH").ok(),
+            std::env::var("DOCKER_TLS_VERIFY").ok(),
+            std::env::var("HOME").ok()
+        );
+        let cache = CONNECTED.get_or_init(Default::default);
+        if let Some(engine) = cache.lock().ok().and_then(|c| c.get(&key).cloned()) {
+            return Ok(engine);
+        }
+        let engine = Self::connect_uncached(settings).await?;
+        if let Ok(mut c) = cache.lock() {
+            c.insert(key, engine.clone());
+        }
+        Ok(engine)
+    }
+
+    async fn connect_uncached(settings: &EngineSettings) -> Result<Self, EngineError> {
         let env = std::env::var("DOCKER_HOST").ok().filter(|v| !v.trim().is_empty());
         let (address, origin) = match (settings.host.as_deref().map(str::trim).filter(|a| !a.is_empty()), env) {
             (Some(a), _) => (a.to_string(), "from the provider configuration"),

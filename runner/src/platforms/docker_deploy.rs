@@ -152,8 +152,19 @@ async fn connect(host: &str, port: u16, timeout: Duration) -> Result<TcpStream, 
 }
 
 /// Whether `host:port` accepts a TCP connection within `timeout`.
+///
+/// A published port is served by dockerd's userland proxy, which accepts connections even when
+/// the container behind it is down and then closes them at once: a connection that is closed
+/// within a short grace period does not count.
 pub async fn tcp_probe(host: &str, port: u16, timeout: Duration) -> Result<(), String> {
-    connect(host, port, timeout).await.map(drop)
+    const CLOSED_WITHIN: Duration = Duration::from_millis(150);
+    let mut stream = connect(host, port, timeout).await?;
+    let mut buf = [0u8; 1];
+    match tokio::time::timeout(CLOSED_WITHIN, stream.read(&mut buf)).await {
+        Ok(Ok(0)) => Err(format!("{host}:{port} accepted the connection and closed it at once (nothing listens behind it)")),
+        Ok(Err(e)) => Err(format!("{host}:{port}: {e}")),
+        Ok(Ok(_)) | Err(_) => Ok(()),
+    }
 }
 
 /// The first bytes of what `host:port` answers to a plain HTTP/1.1 GET of `path`, within `timeout`.
