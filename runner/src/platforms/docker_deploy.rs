@@ -22,7 +22,7 @@
 //!    traffic through the app's DNS alias nor can be released; the previous generations are
 //!    untouched and keep serving. The retry of the same generation removes it first; any later
 //!    success removes it.
-//! 5. On success: generations older than the `keep` newest older ones are removed (also failed
+//! 5. Before the new generation starts: generations older than the `keep` newest older ones are removed (also failed
 //!    ones and unrecorded ones carrying our labels) — except a generation a router of this app
 //!    forwards to (its upstream file is read through the engine), which stays until the release
 //!    moves on.
@@ -165,6 +165,11 @@ pub async fn tcp_probe(host: &str, port: u16, timeout: Duration) -> Result<(), S
         Ok(Err(e)) => Err(format!("{host}:{port}: {e}")),
         Ok(Ok(_)) | Err(_) => Ok(()),
     }
+}
+
+/// Whether `host:port` accepts a TCP connection (a container's own address: no proxy in between).
+pub async fn tcp_connect(host: &str, port: u16, timeout: Duration) -> Result<(), String> {
+    connect(host, port, timeout).await.map(drop)
 }
 
 /// The first bytes of what `host:port` answers to a plain HTTP/1.1 GET of `path`, within `timeout`.
@@ -625,8 +630,14 @@ async fn log_tail(engine: &DockerEngine, container: &str) -> String {
     }
 }
 
-/// Removes generations beyond `keep` (and failed or stray ones), except routed ones.
-async fn prune(ctx: &JobContext, engine: &DockerEngine, request: &DeploymentRequest, prior_failed: &BTreeSet<u64>) -> BTreeSet<u64> {
+/// Removes generations beyond `keep` (and failed or stray ones), except routed ones and `protect`.
+async fn prune(
+    ctx: &JobContext,
+    engine: &DockerEngine,
+    request: &DeploymentRequest,
+    prior_failed: &BTreeSet<u64>,
+    protect: Option<u64>,
+) -> BTreeSet<u64> {
     let name = &request.name;
     let current = request.generation;
     let mut still_failed = BTreeSet::new();
@@ -646,8 +657,10 @@ async fn prune(ctx: &JobContext, engine: &DockerEngine, request: &DeploymentRequ
         .collect();
     older.reverse();
     let kept: BTreeSet<u64> = older.iter().take(usize::try_from(request.keep).unwrap_or(usize::MAX)).copied().collect();
-    let doomed: Vec<_> =
-        containers.into_iter().filter(|c| generation_of(&c.labels).is_some_and(|g| g != current && !kept.contains(&g))).collect();
+    let doomed: Vec<_> = containers
+        .into_iter()
+        .filter(|c| generation_of(&c.labels).is_some_and(|g| g != current && !kept.contains(&g) && Some(g) != protect))
+        .collect();
     if doomed.is_empty() {
         return still_failed;
     }
@@ -707,6 +720,13 @@ impl Platform for DockerDeploy {
         let engine = DockerEngine::connect(&request.engine).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
         let (network, network_created) = ensure_network(ctx, &engine, request, &config, &keep_json).await?;
         ensure_image(ctx, &engine, image, &keep_json).await?;
+        // Generations beyond `keep` go before the new one starts rather than after it is healthy:
+        // the set is the same either way (the current generation stays the newest kept one even
+        // if this one fails), and the release that follows a successful deploy starts sooner.
+        // The generation serving now stays until the new one is healthy, whatever `keep` says.
+        ctx.progress("cleanup", -1).await;
+        let serving = prior.map(|p| p.generation).filter(|g| *g > 0);
+        let mut still_failed = prune(ctx, &engine, request, &failed_generations(&prior_record), serving).await;
 
         let spec = container_spec(request, &config, image, &network)?;
         let cname = spec.name.clone();
@@ -748,8 +768,9 @@ impl Platform for DockerDeploy {
             }
         };
 
-        ctx.progress("cleanup", -1).await;
-        let still_failed = prune(ctx, &engine, request, &failed_generations(&prior_record)).await;
+        if request.keep == 0 {
+            still_failed = prune(ctx, &engine, request, &still_failed, None).await;
+        }
         if prior_record.network_created && !prior_record.network.is_empty() && prior_record.network != network {
             remove_network_if_unused(ctx, &engine, &prior_record.network).await;
         }

@@ -23,7 +23,7 @@
 //! DESTROY removes the router container only (the router image is shared and stays).
 
 use super::docker_build::{engine_failure, failed, logged};
-use super::docker_deploy::{bind_address, http_url, reachable_host, tcp_probe, upstream_ip};
+use super::docker_deploy::{bind_address, http_url, reachable_host, tcp_connect, upstream_ip};
 use crate::context::JobContext;
 use crate::engine::containers::{ContainerInfo, ContainerSpec, PublishedPort};
 use crate::engine::docker::{BuildOptions, DockerEngine};
@@ -287,10 +287,10 @@ impl ReleaseManager for DockerRelease {
                 &keep_json,
             ));
         };
-        if let Err(e) = tcp_probe(&ip, port, RECHECK_TIMEOUT).await {
+        if let Err(e) = tcp_connect(&ip, port, RECHECK_TIMEOUT).await {
             // The runner may not reach container addresses (remote engine): try the published port.
             let published = match target.published.get(&port) {
-                Some(b) => tcp_probe(&reachable_host(&b.host_ip), b.host_port, RECHECK_TIMEOUT).await,
+                Some(b) => tcp_connect(&reachable_host(&b.host_ip), b.host_port, RECHECK_TIMEOUT).await,
                 None => Err(e.clone()),
             };
             if let Err(e2) = published {
