@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Usage: scripts/bench.sh [N]   # benchmarks: handshake time, peak memory, no-op plan of N (100) exec deployments vs N terraform_data
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

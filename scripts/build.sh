@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Usage: scripts/build.sh [release|dev]   # builds terraform-provider-app, app-runner and the static app-router; prints their directory
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Usage: scripts/quickstart.sh   # the main job: sets up what is missing (Rust build, Terraform, dockerd), installs the provider from a local mirror, applies examples/terraform/docker and prints the URL (HTTP 200)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 

@@ -1,3 +1,4 @@
+#!/usr/bin/env bash
 # Usage: scripts/test.sh [cargo test args...]   # installs what the tests need, builds, runs every test
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
