@@ -975,6 +975,20 @@ async fn status_of(
     let fail = |e: AwsError| PlatformError::failed(e.to_string(), "", String::new());
     let Some(live) = get_function(aws, lambda, function).await.map_err(fail)? else {
         ctx.info(format!("the function {function} does not exist")).await;
+        // A role this platform created outlives the function: keep the deployment in state
+        // (drifted, so the next apply creates the function again and a destroy deletes the role)
+        // instead of letting Terraform forget the role.
+        if let (Some(prior), Some(record)) = (prior, recorded.as_ref().filter(|r| r.created_role_name.is_some())) {
+            let mut kept = prior.clone();
+            kept.status = status::DRIFTED.into();
+            let mut record = record.clone();
+            record.function_arn.clear();
+            record.version.clear();
+            record.versions.clear();
+            kept.record = serde_json::to_value(&record).unwrap_or(Json::Null);
+            let detail = format!("the function {function} was deleted outside Terraform; the next apply creates it again");
+            return Ok(Outcome::record(&kept)?.with_detail(detail));
+        }
         return Ok(Outcome::gone());
     };
     let live_config = live.configuration().cloned().unwrap_or_else(|| FunctionConfiguration::builder().build());
