@@ -34,7 +34,9 @@ our_port() {
 # ready PORT: a moto server answers on 127.0.0.1:PORT (its own API, which no real AWS endpoint has).
 ready() {
     local code
-    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$1/moto-api/data.json" 2>/dev/null || true)
+    # /moto-api/ (the dashboard) answers 200 whatever state moto holds; /moto-api/data.json
+    # answers 500 once Lambda functions exist (it asks a Docker socket moto does not have).
+    code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 "http://127.0.0.1:$1/moto-api/" 2>/dev/null || true)
     [ "$code" = 200 ]
 }
 
