@@ -414,13 +414,20 @@ async fn out_of_band_changes_are_drift_and_a_deploy_repairs_them() {
     let tags = lambda.get_function().function_name(&name).send().await.unwrap().tags().cloned().unwrap();
     assert_eq!(tags["team"], "api");
 
-    // Gone: deleted out of band.
+    // Deleted out of band while the role it created remains: drifted (kept in state, so a
+    // destroy still deletes the role), not gone.
     lambda.delete_function().function_name(&name).send().await.unwrap();
     let (ctx, _log) = job_context();
     let outcome = platform.status(&ctx, &without_secrets(&same), Some(&record3)).await.unwrap();
-    assert_eq!(outcome.kind, OutcomeKind::Gone);
+    assert_eq!(outcome.kind, OutcomeKind::Succeeded);
+    let (drifted, gone_lambda) = deployment_record(&outcome);
+    assert_eq!(drifted.status, "drifted");
+    assert!(outcome.detail.contains("deleted outside Terraform"), "{}", outcome.detail);
+    assert!(gone_lambda.created_role_name.is_some());
     let (ctx, _log) = job_context();
-    platform.destroy(&ctx, &without_secrets(&same), Some(&record3)).await.unwrap();
+    platform.destroy(&ctx, &without_secrets(&same), Some(&drifted)).await.unwrap();
+    let role = gone_lambda.created_role_name.clone().unwrap_or_default();
+    assert!(!role_exists(&aws_sdk_iam::Client::new(&sdk), &role).await, "the created role {role} is deleted");
 }
 
 #[tokio::test]
