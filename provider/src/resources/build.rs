@@ -615,27 +615,16 @@ immutable reference (`repository@sha256:…` once pushed).",
     }
 
     async fn delete(&self, ctx: &Ctx, prior: &Value, private: &[u8]) -> ApplyResult {
-        let mut diags = Diagnostics::new();
         let stored = Private::parse(private);
         let (Some(builder), Some(record)) = (chosen_platform(prior, Role::Builder), stored.record.as_ref()) else {
-            return ApplyResult { state: Value::Null, private: Vec::new(), diags };
+            return ApplyResult { state: Value::Null, private: Vec::new(), diags: Diagnostics::new() };
         };
         let name = str_attr(prior, "name").unwrap_or_default();
         let request = self.request(ctx, prior, &Value::Null, builder.name);
         let timeout = timeouts::get(prior, "delete").unwrap_or(DEFAULT_TIMEOUT);
         let job = job(Operation::Destroy, builder.name, &request, Some(record), Some(timeout), String::new());
         let mut stop = ctx.stop.clone();
-        match ctx.runner.run(job, &mut stop).await {
-            Ok(finished) if finished.outcome == Outcome::Succeeded => ApplyResult { state: Value::Null, private: Vec::new(), diags },
-            Ok(finished) => {
-                job_failure(&mut diags, "destroy", "build", &name, &finished);
-                ApplyResult { state: prior.clone(), private: private.to_vec(), diags }
-            }
-            Err(e) => {
-                runner_failure(&mut diags, "destroy", "build", &name, &e);
-                ApplyResult { state: prior.clone(), private: private.to_vec(), diags }
-            }
-        }
+        super::destroyed(ctx.runner.run(job, &mut stop).await, "build", &name, prior, private)
     }
 
     async fn import(&self, _ctx: &Ctx, id: &str) -> ReadResult {

@@ -352,26 +352,15 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
     }
 
     async fn delete(&self, ctx: &Ctx, prior: &Value, private: &[u8]) -> ApplyResult {
-        let mut diags = Diagnostics::new();
         let name = str_attr(prior, "name").unwrap_or_default();
         let Some(platform) = chosen_platform(prior, Role::Platform) else {
-            return ApplyResult { state: Value::Null, private: Vec::new(), diags };
+            return ApplyResult { state: Value::Null, private: Vec::new(), diags: Diagnostics::new() };
         };
         let request = self.request(ctx, prior, &Value::Null, &platform, generation_of(prior));
         let timeout = timeouts::get(prior, "delete").unwrap_or(DEFAULT_TIMEOUT);
         let job = self.job(Operation::Destroy, &platform, &request, private, Some(timeout));
         let mut stop = ctx.stop.clone();
-        match ctx.runner.run(job, &mut stop).await {
-            Ok(finished) if finished.outcome == Outcome::Succeeded => ApplyResult { state: Value::Null, private: Vec::new(), diags },
-            Ok(finished) => {
-                job_failure(&mut diags, "destroy", "deployment", &name, &finished);
-                ApplyResult { state: prior.clone(), private: private.to_vec(), diags }
-            }
-            Err(e) => {
-                runner_failure(&mut diags, "destroy", "deployment", &name, &e);
-                ApplyResult { state: prior.clone(), private: private.to_vec(), diags }
-            }
-        }
+        super::destroyed(ctx.runner.run(job, &mut stop).await, "deployment", &name, prior, private)
     }
 
     async fn import(&self, _ctx: &Ctx, id: &str) -> ReadResult {

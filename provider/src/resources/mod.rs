@@ -202,14 +202,17 @@ pub fn validate_env_keys(config: &Value, attr: &str, diags: &mut Diagnostics) {
 }
 
 /// Names become container, Deployment, function and group names: a DNS label.
-pub fn validate_name(config: &Value, attr: &str, diags: &mut Diagnostics) {
-    let Some(name) = config.attr(attr).and_then(Value::as_str) else { return };
-    let ok = !name.is_empty()
+pub fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
         && name.len() <= 63
         && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
-        && !name.ends_with('-');
-    if !ok {
+        && !name.ends_with('-')
+}
+
+pub fn validate_name(config: &Value, attr: &str, diags: &mut Diagnostics) {
+    let Some(name) = config.attr(attr).and_then(Value::as_str) else { return };
+    if !is_valid_name(name) {
         diags.error_at(
             AttrPath::attr(attr),
             "Invalid name",
@@ -235,4 +238,24 @@ pub fn job_failure(diags: &mut Diagnostics, what: &str, kind: &str, name: &str, 
         _ => format!("Failed to {what} {kind} {name:?}"),
     };
     diags.error(summary, detail);
+}
+
+/// The result of a destroy job: null state on success; otherwise the prior state and private
+/// state stay, so Terraform keeps what is left.
+pub fn destroyed(
+    result: Result<crate::runner::Finished, crate::runner::RunnerError>,
+    kind: &str,
+    name: &str,
+    prior: &Value,
+    private: &[u8],
+) -> crate::framework::ApplyResult {
+    let mut diags = Diagnostics::new();
+    match result {
+        Ok(finished) if finished.outcome == app_proto::runner::job_result::Outcome::Succeeded => {
+            return crate::framework::ApplyResult { state: Value::Null, private: Vec::new(), diags };
+        }
+        Ok(finished) => job_failure(&mut diags, "destroy", kind, name, &finished),
+        Err(e) => runner_failure(&mut diags, "destroy", kind, name, &e),
+    }
+    crate::framework::ApplyResult { state: prior.clone(), private: private.to_vec(), diags }
 }

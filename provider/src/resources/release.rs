@@ -172,10 +172,7 @@ impl Resource for AppRelease {
             }
         }
         if let Some(d) = config.attr("deployment").and_then(Value::as_str) {
-            let (name, _) = parse_deployment_id(d);
-            let mut probe = Diagnostics::new();
-            validate_name(&Value::Object([("name".to_string(), Value::string(name))].into_iter().collect()), "name", &mut probe);
-            if probe.has_errors() {
+            if !super::is_valid_name(parse_deployment_id(d).0) {
                 diags.error_at(
                     AttrPath::attr("deployment"),
                     "Invalid deployment",
@@ -300,27 +297,16 @@ impl Resource for AppRelease {
     }
 
     async fn delete(&self, ctx: &Ctx, prior: &Value, private: &[u8]) -> ApplyResult {
-        let mut diags = Diagnostics::new();
         let name = str_attr(prior, "name").unwrap_or_default();
         let Some(platform) = chosen_platform(prior, Role::Releaser) else {
-            return ApplyResult { state: Value::Null, private: Vec::new(), diags };
+            return ApplyResult { state: Value::Null, private: Vec::new(), diags: Diagnostics::new() };
         };
         let generation = u64_attr(prior, "released_generation").unwrap_or(0);
         let request = self.request(ctx, prior, &platform, generation);
         let timeout = timeouts::get(prior, "delete").unwrap_or(DEFAULT_TIMEOUT);
         let job = self.job(Operation::Destroy, &platform, &request, private, Some(timeout));
         let mut stop = ctx.stop.clone();
-        match ctx.runner.run(job, &mut stop).await {
-            Ok(finished) if finished.outcome == Outcome::Succeeded => ApplyResult { state: Value::Null, private: Vec::new(), diags },
-            Ok(finished) => {
-                job_failure(&mut diags, "destroy", "release", &name, &finished);
-                ApplyResult { state: prior.clone(), private: private.to_vec(), diags }
-            }
-            Err(e) => {
-                runner_failure(&mut diags, "destroy", "release", &name, &e);
-                ApplyResult { state: prior.clone(), private: private.to_vec(), diags }
-            }
-        }
+        super::destroyed(ctx.runner.run(job, &mut stop).await, "release", &name, prior, private)
     }
 
     /// `terraform import app_release.web <name>/<deployment ID>`, e.g. `web/web/2`, or just the
