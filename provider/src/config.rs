@@ -1,9 +1,13 @@
-//! The provider block: where jobs run and with what environment.
+//! The provider block: where jobs run and with what environment. Its `docker` and `aws` blocks are
+//! declared in `app-spec` (`EngineSettings`, `AwsSettings`) and reach every job as they are.
 
 use crate::framework::schema::{Attribute, Block, Nesting, Schema};
 use crate::framework::{AttrPath, Diagnostics};
+use crate::resources::{field_errors, spec_block, to_json, validate_env_keys};
 use crate::runner::RunnerSettings;
 use app_cty::Value;
+use app_spec::job::{AwsSettings, EngineSettings};
+use app_spec::Block as _;
 use std::path::PathBuf;
 
 pub fn schema() -> Schema {
@@ -22,56 +26,27 @@ started on demand on the machine that runs Terraform.",
             "Environment variables for the on-demand runner and every command it runs, e.g. \
 `HTTPS_PROXY` and `NO_PROXY` (a runner profile).",
         ))
-        .block(
-            "docker",
-            Nesting::Single,
-            Block::new("How runners reach the Docker engine. Default: `DOCKER_HOST` (and `DOCKER_CERT_PATH`) where the runner runs, then the local socket.")
-                .attr(Attribute::string("host").optional().describe("`unix:///var/run/docker.sock` or `tcp://host:2376`."))
-                .attr(Attribute::string("cert_path").optional().describe(
-                    "Directory with `ca.pem`, `cert.pem` and `key.pem` for a `tcp://` engine with TLS (as `DOCKER_CERT_PATH`).",
-                )),
-        )
-        .block(
-            "aws",
-            Nesting::Single,
-            Block::new("How runners reach AWS. Default: the AWS SDK's chain where the runner runs (environment, shared config and credentials files, SSO via `credential_process`, instance or task role). Credentials never appear in logs, state or diagnostics.")
-                .attr(Attribute::string("region").optional().describe("Region, e.g. `us-east-1`; default: `AWS_REGION` / the profile's."))
-                .attr(Attribute::string("profile").optional().describe("Shared config profile."))
-                .attr(Attribute::string("endpoint_url").optional().describe("One endpoint for every AWS service (emulators such as moto or LocalStack)."))
-                .block(
-                    "assume_role",
-                    Nesting::Single,
-                    Block::new("Assume this role (STS AssumeRole) with the default credentials.")
-                        .attr(Attribute::string("role_arn").required().describe("Role to assume."))
-                        .attr(Attribute::string("session_name").optional().describe("Session name (default `terraform-provider-app`)."))
-                        .attr(Attribute::string("external_id").optional().describe("External ID the role's trust policy requires.")),
-                ),
-        ),
+        .block("docker", Nesting::Single, spec_block(&EngineSettings::spec()))
+        .block("aws", Nesting::Single, spec_block(&AwsSettings::spec())),
+    }
+}
+
+/// A settings block as the runner receives it; unset (or not yet known) → the defaults.
+fn settings_block<T: app_spec::Block + Default>(config: &Value, name: &str) -> T {
+    match config.attr(name).filter(|b| !b.is_null()) {
+        Some(block) => T::parse(&to_json(block)).unwrap_or_default(),
+        None => T::default(),
     }
 }
 
 /// The `aws` block as the runner receives it.
-pub fn aws(config: &Value) -> app_spec::job::AwsSettings {
-    let aws = config.attr("aws").filter(|d| !d.is_null());
-    let field = |v: Option<&Value>, name: &str| v.and_then(|d| d.attr(name)).and_then(Value::as_str).map(str::to_string);
-    let assume = aws.and_then(|a| a.attr("assume_role")).filter(|r| !r.is_null());
-    app_spec::job::AwsSettings {
-        region: field(aws, "region"),
-        profile: field(aws, "profile"),
-        endpoint_url: field(aws, "endpoint_url"),
-        assume_role: field(assume, "role_arn").map(|role_arn| app_spec::job::AssumeRole {
-            role_arn,
-            session_name: field(assume, "session_name"),
-            external_id: field(assume, "external_id"),
-        }),
-    }
+pub fn aws(config: &Value) -> AwsSettings {
+    settings_block(config, "aws")
 }
 
 /// The `docker` block as the runner receives it.
-pub fn engine(config: &Value) -> app_spec::job::EngineSettings {
-    let docker = config.attr("docker").filter(|d| !d.is_null());
-    let field = |name: &str| docker.and_then(|d| d.attr(name)).and_then(Value::as_str).map(str::to_string);
-    app_spec::job::EngineSettings { host: field("host"), cert_path: field("cert_path") }
+pub fn engine(config: &Value) -> EngineSettings {
+    settings_block(config, "docker")
 }
 
 pub fn validate(config: &Value, diags: &mut Diagnostics) {
@@ -84,58 +59,12 @@ pub fn validate(config: &Value, diags: &mut Diagnostics) {
             );
         }
     }
-    if let Some(docker) = config.attr("docker").filter(|d| !d.is_null()) {
-        if let Some(host) = docker.attr("host").and_then(Value::as_str) {
-            let scheme_ok = ["unix://", "tcp://", "http://", "/"].iter().any(|p| host.starts_with(p));
-            if !scheme_ok {
-                diags.error_at(
-                    AttrPath::attr("docker").then_attr("host"),
-                    "Unsupported Docker host",
-                    format!("{host:?} is not a Docker engine address; use `unix:///path/to/docker.sock` or `tcp://host:port`."),
-                );
-            }
-        }
-        if let Some(path) = docker.attr("cert_path").and_then(Value::as_str) {
-            if path.trim().is_empty() {
-                diags.error_at(
-                    AttrPath::attr("docker").then_attr("cert_path"),
-                    "Empty cert_path",
-                    "Leave `cert_path` unset for an engine without TLS.",
-                );
-            }
+    for (name, validate) in [("docker", EngineSettings::validate as fn(&_) -> _), ("aws", AwsSettings::validate)] {
+        if let Some(block) = config.attr(name).filter(|b| !b.is_null()) {
+            field_errors(Some(name), validate(&to_json(block)), diags);
         }
     }
-    if let Some(aws) = config.attr("aws").filter(|d| !d.is_null()) {
-        if let Some(url) = aws.attr("endpoint_url").and_then(Value::as_str) {
-            if !(url.starts_with("http://") || url.starts_with("https://")) {
-                diags.error_at(
-                    AttrPath::attr("aws").then_attr("endpoint_url"),
-                    "Invalid endpoint URL",
-                    format!("{url:?} must start with http:// or https://."),
-                );
-            }
-        }
-        if let Some(arn) = aws.attr("assume_role").and_then(|r| r.attr("role_arn")).and_then(Value::as_str) {
-            if !arn.starts_with("arn:") || !arn.contains(":role/") {
-                diags.error_at(
-                    AttrPath::attr("aws").then_attr("assume_role").then_attr("role_arn"),
-                    "Invalid role ARN",
-                    format!("{arn:?} is not an IAM role ARN (`arn:aws:iam::<account>:role/<name>`)."),
-                );
-            }
-        }
-    }
-    if let Some(env) = config.attr("runner_env").and_then(Value::as_map) {
-        for key in env.keys() {
-            if key.is_empty() || key.contains('=') || key.contains('\0') {
-                diags.error_at(
-                    AttrPath::attr("runner_env").then_key(key),
-                    "Invalid environment variable name",
-                    format!("{key:?} cannot be an environment variable name."),
-                );
-            }
-        }
-    }
+    validate_env_keys(config, "runner_env", diags);
 }
 
 pub fn settings(config: &Value) -> RunnerSettings {

@@ -11,6 +11,7 @@ pub mod framework;
 pub mod plugin;
 pub mod resources;
 pub mod runner;
+pub mod secure;
 pub mod tfplugin6;
 
 /// The provider's source address.

@@ -604,8 +604,8 @@ async fn bad_requests_and_unreachable_aws_say_what_to_do() {
 
 #[test]
 fn out_of_range_memory_and_timeout_are_rejected_by_the_spec() {
-    let errors = app_spec::aws_lambda::validate_platform(&json!({"memory": 50, "timeout": 1000}));
+    let errors = <app_spec::aws_lambda::LambdaConfig as app_spec::Block>::validate(&json!({"memory": 50, "timeout": 1000}));
     let paths: Vec<String> = errors.iter().map(|e| e.path.join(".")).collect();
     assert_eq!(paths, ["memory", "timeout"]);
-    assert!(app_spec::aws_lambda::validate_platform(&json!({"memory": 128, "timeout": 900})).is_empty());
+    assert!(<app_spec::aws_lambda::LambdaConfig as app_spec::Block>::validate(&json!({"memory": 128, "timeout": 900})).is_empty());
 }

@@ -237,7 +237,7 @@ async fn push_adopt_pull_follow_and_delete_on_the_open_registry() {
         let status = DockerBuild.status(&ctx, &read, Some(&imported)).await.unwrap();
         let restored = record(&status);
         assert_eq!(restored.source_hash, hash);
-        assert_eq!(restored.build_config.as_deref(), Some("{\"builder\":\"docker\",\"run\":\"build-push\"}"));
+        assert_eq!(restored.observed, Some(serde_json::json!({"builder": "docker", "run": "build-push"})));
         assert_eq!(
             (restored.repository.as_deref(), restored.digest.as_deref()),
             (Some(repository.as_str()), Some(registry_digest.as_str()))

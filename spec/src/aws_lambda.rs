@@ -2,46 +2,71 @@
 //! the version is the generation) and the `aws_lambda` releaser (an alias on the deployment's
 //! version, optionally splitting traffic with the previously released version, plus a function URL).
 
-use crate::field::{BlockSpec, FieldError, FieldSpec, FieldType, Presence};
+use crate::field::FieldError;
+use crate::validate;
+use crate::Block;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value as Json};
+use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Runs the function in a VPC.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Block)]
+#[serde(deny_unknown_fields)]
 pub struct Vpc {
-    #[serde(default)]
-    pub subnet_ids: Option<Vec<String>>,
-    #[serde(default)]
-    pub security_group_ids: Option<Vec<String>>,
+    /// Subnet IDs.
+    pub subnet_ids: Vec<String>,
+    /// Security group IDs.
+    pub security_group_ids: Vec<String>,
 }
 
-/// The `aws_lambda` platform block.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Runs the image as an AWS Lambda function (package type Image). `image` must be an ECR image
+/// (`<account>.dkr.ecr.<region>.amazonaws.com/…`), pinned by digest (a tag is resolved to its digest
+/// first). Each change updates the function, waits until the update succeeded and the function is
+/// active, then publishes a version: the version is the generation.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Block)]
+#[serde(deny_unknown_fields)]
 pub struct LambdaConfig {
-    /// Default: the deployment's name.
+    /// Function name; default: the deployment's `name`.
     #[serde(default)]
+    #[block(forces_new, validate = function_name)]
     pub function_name: Option<String>,
-    /// Execution role ARN; unset → a basic execution role is created (and deleted on destroy).
+    /// Execution role ARN; default: a basic execution role is created for the function and deleted
+    /// with it.
     #[serde(default)]
+    #[block(validate = role_arn)]
     pub role: Option<String>,
+    /// Memory in MB, 128 to 10240.
     #[serde(default)]
+    #[block(default = DEFAULT_MEMORY, validate = validate::range("memory", 128, 10240, "MB"))]
     pub memory: Option<i64>,
+    /// Timeout in seconds, 1 to 900.
     #[serde(default)]
+    #[block(default = DEFAULT_TIMEOUT, validate = validate::range("timeout", 1, 900, "seconds"))]
     pub timeout: Option<i64>,
+    /// `/tmp` size in MB, 512 to 10240.
     #[serde(default)]
+    #[block(default = DEFAULT_EPHEMERAL_STORAGE, validate = validate::range("ephemeral_storage", 512, 10240, "MB"))]
     pub ephemeral_storage: Option<i64>,
+    /// `x86_64` or `arm64`.
     #[serde(default)]
+    #[block(default = DEFAULT_ARCHITECTURE, validate = validate::one_of(&["x86_64", "arm64"]))]
     pub architecture: Option<String>,
     #[serde(default)]
     pub vpc: Option<Vpc>,
+    /// Tags of the function (the resource's `labels` are added).
     #[serde(default)]
     pub tags: Option<BTreeMap<String, String>>,
-    /// Computed; ignored on input.
+    /// The function's ARN.
     #[serde(default, skip_serializing)]
+    #[block(computed)]
     pub function_arn: Option<String>,
+    /// The version this generation published.
     #[serde(default, skip_serializing)]
+    #[block(computed)]
     pub version: Option<String>,
+    /// The execution role in use.
     #[serde(default, skip_serializing)]
+    #[block(computed)]
     pub role_arn: Option<String>,
 }
 
@@ -73,52 +98,74 @@ pub struct LambdaRecord {
     pub secret_env_keys: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// CORS settings of the function URL.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Block)]
+#[serde(deny_unknown_fields)]
 pub struct Cors {
+    /// Allowed origins.
     #[serde(default)]
     pub allow_origins: Option<Vec<String>>,
+    /// Allowed methods.
     #[serde(default)]
     pub allow_methods: Option<Vec<String>>,
+    /// Allowed headers.
     #[serde(default)]
     pub allow_headers: Option<Vec<String>>,
+    /// Exposed headers.
     #[serde(default)]
     pub expose_headers: Option<Vec<String>>,
+    /// Allow credentials.
     #[serde(default)]
     pub allow_credentials: Option<bool>,
+    /// Max age in seconds (0 to 86400).
     #[serde(default)]
+    #[block(validate = validate::range("max_age", 0, 86400, "seconds"))]
     pub max_age: Option<i64>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A function URL on the alias.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Block)]
+#[serde(deny_unknown_fields)]
 pub struct FunctionUrl {
-    /// `NONE` (default) or `AWS_IAM`.
+    /// `NONE` (public) or `AWS_IAM`.
     #[serde(default)]
+    #[block(default = "NONE", validate = validate::one_of(&["NONE", "AWS_IAM"]))]
     pub auth_type: Option<String>,
     #[serde(default)]
     pub cors: Option<Cors>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Gradual traffic shifting.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Block)]
+#[serde(deny_unknown_fields)]
 pub struct Traffic {
-    /// Percent of traffic to the new version (1..=100).
-    #[serde(default)]
-    pub weight: Option<i64>,
+    /// Percent of traffic to the new version, 1 to 100.
+    #[block(validate = validate::range("weight", 1, 100, "percent"))]
+    pub weight: i64,
 }
 
-/// The `aws_lambda` releaser block.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// An alias (default `live`) on the deployment's version. `traffic { weight = N }` sends N% to the new
+/// version and the rest to the previously released one; `weight = 100` (or no `traffic` block)
+/// completes the release. `function_url` puts a function URL on the alias, with the invoke permission
+/// it needs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Block)]
+#[serde(deny_unknown_fields)]
 pub struct LambdaReleaseConfig {
-    /// Default `live`.
+    /// Alias name.
     #[serde(default)]
+    #[block(default = DEFAULT_ALIAS, forces_new, validate = alias_name)]
     pub alias: Option<String>,
     #[serde(default)]
     pub traffic: Option<Traffic>,
     #[serde(default)]
     pub function_url: Option<FunctionUrl>,
-    /// Computed; ignored on input.
+    /// The alias's version (the new version once the shift completes).
     #[serde(default, skip_serializing)]
+    #[block(computed)]
     pub released_version: Option<String>,
+    /// The alias's ARN.
     #[serde(default, skip_serializing)]
+    #[block(computed)]
     pub alias_arn: Option<String>,
 }
 
@@ -148,107 +195,6 @@ pub const DEFAULT_EPHEMERAL_STORAGE: i64 = 512;
 pub const DEFAULT_ARCHITECTURE: &str = "x86_64";
 pub const DEFAULT_ALIAS: &str = "live";
 
-fn vpc_block() -> BlockSpec {
-    use FieldType::*;
-    use Presence::*;
-    BlockSpec::new(
-        "vpc",
-        "Runs the function in a VPC.",
-        vec![
-            FieldSpec::new("subnet_ids", StringList, Required, "Subnet IDs."),
-            FieldSpec::new("security_group_ids", StringList, Required, "Security group IDs."),
-        ],
-    )
-}
-
-pub fn platform_block() -> BlockSpec {
-    use FieldType::*;
-    use Presence::*;
-    BlockSpec::new(
-        "aws_lambda",
-        "Runs the image as an AWS Lambda function (package type Image). `image` must be an ECR image \
-(`<account>.dkr.ecr.<region>.amazonaws.com/…`), pinned by digest (a tag is resolved to its digest first). Each change updates the \
-function, waits until the update succeeded and the function is active, then publishes a version: the version is the generation.",
-        vec![
-            FieldSpec::new("function_name", String, Optional, "Function name; default: the deployment's `name`.").forces_new(),
-            FieldSpec::new(
-                "role",
-                String,
-                Optional,
-                "Execution role ARN; default: a basic execution role is created for the function and deleted with it.",
-            ),
-            FieldSpec::new("memory", Number, Optional, "Memory in MB, 128 to 10240.").default(json!(DEFAULT_MEMORY)),
-            FieldSpec::new("timeout", Number, Optional, "Timeout in seconds, 1 to 900.").default(json!(DEFAULT_TIMEOUT)),
-            FieldSpec::new("ephemeral_storage", Number, Optional, "`/tmp` size in MB, 512 to 10240.")
-                .default(json!(DEFAULT_EPHEMERAL_STORAGE)),
-            FieldSpec::new("architecture", String, Optional, "`x86_64` or `arm64`.").default(json!(DEFAULT_ARCHITECTURE)),
-            FieldSpec::new("tags", StringMap, Optional, "Tags of the function (the resource's `labels` are added)."),
-            FieldSpec::new("function_arn", String, Computed, "The function's ARN."),
-            FieldSpec::new("version", String, Computed, "The version this generation published."),
-            FieldSpec::new("role_arn", String, Computed, "The execution role in use."),
-        ],
-    )
-    .with_block(vpc_block())
-}
-
-fn cors_block() -> BlockSpec {
-    use FieldType::*;
-    use Presence::*;
-    BlockSpec::new(
-        "cors",
-        "CORS settings of the function URL.",
-        vec![
-            FieldSpec::new("allow_origins", StringList, Optional, "Allowed origins."),
-            FieldSpec::new("allow_methods", StringList, Optional, "Allowed methods."),
-            FieldSpec::new("allow_headers", StringList, Optional, "Allowed headers."),
-            FieldSpec::new("expose_headers", StringList, Optional, "Exposed headers."),
-            FieldSpec::new("allow_credentials", Bool, Optional, "Allow credentials."),
-            FieldSpec::new("max_age", Number, Optional, "Max age in seconds (0 to 86400)."),
-        ],
-    )
-}
-
-pub fn releaser_block() -> BlockSpec {
-    use FieldType::*;
-    use Presence::*;
-    BlockSpec::new(
-        "aws_lambda",
-        "An alias (default `live`) on the deployment's version. `traffic { weight = N }` sends N% to the new version and the rest to the \
-previously released one; `weight = 100` (or no `traffic` block) completes the release. `function_url` puts a function URL on the alias, \
-with the invoke permission it needs.",
-        vec![
-            FieldSpec::new("alias", String, Optional, "Alias name.").default(json!(DEFAULT_ALIAS)).forces_new(),
-            FieldSpec::new("released_version", String, Computed, "The alias's version (the new version once the shift completes)."),
-            FieldSpec::new("alias_arn", String, Computed, "The alias's ARN."),
-        ],
-    )
-    .with_block(BlockSpec::new(
-        "traffic",
-        "Gradual traffic shifting.",
-        vec![FieldSpec::new("weight", Number, Required, "Percent of traffic to the new version, 1 to 100.")],
-    ))
-    .with_block(
-        BlockSpec::new(
-            "function_url",
-            "A function URL on the alias.",
-            vec![FieldSpec::new("auth_type", String, Optional, "`NONE` (public) or `AWS_IAM`.").default(json!("NONE"))],
-        )
-        .with_block(cors_block()),
-    )
-}
-
-fn range(config: &Json, field: &str, min: i64, max: i64, unit: &str, errors: &mut Vec<FieldError>) {
-    if let Some(v) = config.get(field).and_then(Json::as_f64) {
-        if v.fract() != 0.0 || v < min as f64 || v > max as f64 {
-            errors.push(FieldError::new(
-                &[field],
-                format!("Invalid {field}"),
-                format!("{v} is out of range: use a whole number of {unit} from {min} to {max}."),
-            ));
-        }
-    }
-}
-
 /// An ECR repository host: `<12 digits>.dkr.ecr.<region>.amazonaws.com[.cn]`.
 pub fn is_ecr_host(host: &str) -> bool {
     let mut parts = host.split('.');
@@ -273,84 +219,49 @@ pub fn image_problem(image: &str) -> Option<String> {
     None
 }
 
-/// Checks an `aws_lambda` platform block; `null` values are unknown or unset and skipped.
-pub fn validate_platform(config: &Json) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    range(config, "memory", 128, 10240, "MB", &mut errors);
-    range(config, "timeout", 1, 900, "seconds", &mut errors);
-    range(config, "ephemeral_storage", 512, 10240, "MB", &mut errors);
-    if let Some(Json::String(a)) = config.get("architecture") {
-        if a != "x86_64" && a != "arm64" {
-            errors.push(FieldError::new(&["architecture"], "Invalid architecture", format!("{a:?}: use `x86_64` or `arm64`.")));
+fn role_arn(value: &Json) -> Vec<FieldError> {
+    match value.as_str() {
+        Some(role) if !role.starts_with("arn:") || !role.contains(":iam::") || !role.contains(":role/") => {
+            vec![FieldError::here("Invalid role", format!("{role:?} is not an IAM role ARN (`arn:aws:iam::<account>:role/<name>`)."))]
         }
+        _ => Vec::new(),
     }
-    if let Some(Json::String(role)) = config.get("role") {
-        if !role.starts_with("arn:") || !role.contains(":iam::") || !role.contains(":role/") {
-            errors.push(FieldError::new(
-                &["role"],
-                "Invalid role",
-                format!("{role:?} is not an IAM role ARN (`arn:aws:iam::<account>:role/<name>`)."),
-            ));
-        }
-    }
-    if let Some(Json::String(name)) = config.get("function_name") {
-        let ok = !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !ok {
-            errors.push(FieldError::new(
-                &["function_name"],
-                "Invalid function name",
-                format!("{name:?}: 1 to 64 letters, digits, '-' and '_'."),
-            ));
-        }
-    }
-    errors
 }
 
-/// Checks an `aws_lambda` releaser block.
-pub fn validate_releaser(config: &Json) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    if let Some(Json::String(alias)) = config.get("alias") {
-        let ok = !alias.is_empty()
-            && alias.len() <= 128
-            && !alias.bytes().all(|b| b.is_ascii_digit())
-            && alias.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !ok {
-            errors.push(FieldError::new(
-                &["alias"],
-                "Invalid alias",
-                format!("{alias:?}: letters, digits, '-' and '_', not only digits (that is a version)."),
-            ));
-        }
+fn function_name(value: &Json) -> Vec<FieldError> {
+    let Some(name) = value.as_str() else { return Vec::new() };
+    let ok = !name.is_empty() && name.len() <= 64 && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        return Vec::new();
     }
-    if let Some(w) = config.get("traffic").and_then(|t| t.get("weight")).and_then(Json::as_f64) {
-        if w.fract() != 0.0 || !(1.0..=100.0).contains(&w) {
-            errors.push(FieldError::new(&["traffic", "weight"], "Invalid weight", format!("{w}: use a whole percent from 1 to 100.")));
-        }
-    }
-    if let Some(Json::String(t)) = config.get("function_url").and_then(|u| u.get("auth_type")) {
-        if t != "NONE" && t != "AWS_IAM" {
-            errors.push(FieldError::new(&["function_url", "auth_type"], "Invalid auth_type", format!("{t:?}: use `NONE` or `AWS_IAM`.")));
-        }
-    }
-    errors
+    vec![FieldError::here("Invalid function name", format!("{name:?}: 1 to 64 letters, digits, '-' and '_'."))]
 }
 
-pub fn always_observes(_: &Json) -> bool {
-    true
+fn alias_name(value: &Json) -> Vec<FieldError> {
+    let Some(alias) = value.as_str() else { return Vec::new() };
+    let ok = !alias.is_empty()
+        && alias.len() <= 128
+        && !alias.bytes().all(|b| b.is_ascii_digit())
+        && alias.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if ok {
+        return Vec::new();
+    }
+    vec![FieldError::here("Invalid alias", format!("{alias:?}: letters, digits, '-' and '_', not only digits (that is a version)."))]
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn ranges_and_images() {
-        let e = validate_platform(&json!({"memory": 50, "timeout": 1000, "architecture": "arm64"}));
+        let e = LambdaConfig::validate(&json!({"memory": 50, "timeout": 1000, "architecture": "arm64"}));
         let paths: Vec<String> = e.iter().map(|e| e.path.join(".")).collect();
         assert_eq!(paths, ["memory", "timeout"]);
         assert!(image_problem("127.0.0.1:5000/web@sha256:00").is_some());
         assert!(image_problem("123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:00").is_none());
         assert!(image_problem("123456789012.dkr.ecr.us-east-1.amazonaws.com/web:v1").is_none());
-        assert_eq!(validate_releaser(&json!({"alias": "42", "traffic": {"weight": 0}})).len(), 2);
+        assert_eq!(LambdaReleaseConfig::validate(&json!({"alias": "42", "traffic": {"weight": 0}})).len(), 2);
     }
 }

@@ -5,66 +5,102 @@
 //! identity is the registry's manifest digest; a registry that already holds the tag for the
 //! same source hash is adopted without building ("build once, promote").
 
-use crate::field::{BlockSpec, FieldError, FieldSpec, FieldType, Presence};
+use crate::field::FieldError;
+use crate::validate;
+use crate::Block;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// The `docker` builder block.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Builds an image from `source` with the Docker engine (the classic builder). The context is packed
+/// where Terraform runs, honouring `.dockerignore` exactly as `docker build` does, and `source_hash`
+/// covers exactly what the engine receives.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Block)]
+#[serde(deny_unknown_fields)]
 pub struct DockerBuildConfig {
+    /// Path of the Dockerfile, relative to `source`; a path outside `source` works as with
+    /// `docker build -f`. Default: `Dockerfile` in `source`.
     #[serde(default)]
+    #[block(validate = validate::not_blank)]
     pub dockerfile: Option<String>,
+    /// `--build-arg` values. Only their names and a salted digest of each value go into the image's
+    /// labels, never the values.
     #[serde(default)]
+    #[block(validate = build_arg_names)]
     pub build_args: Option<BTreeMap<String, String>>,
+    /// Stage of a multi-stage Dockerfile to build.
     #[serde(default)]
+    #[block(validate = validate::not_blank)]
     pub target: Option<String>,
+    /// Target platform, e.g. `linux/amd64`.
     #[serde(default)]
+    #[block(validate = platform_text)]
     pub platform: Option<String>,
+    /// Extra image labels (the resource's `labels` are applied too).
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
+    /// Build without the engine's layer cache.
     #[serde(default)]
     pub no_cache: Option<bool>,
+    /// Always try to pull newer base images.
     #[serde(default)]
     pub pull: Option<bool>,
 }
 
-/// Registry credentials. `Debug` never shows the password.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Registry credentials. The password is write-only (Terraform >= 1.11): it is used by the apply and
+/// never stored in plan or state; change `password_version` to make the next apply use a rotated
+/// password. Refreshes and destroys check the registry with the credentials the docker CLI would use
+/// (`~/.docker/config.json`, credential helpers), or anonymously.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, Block)]
+#[serde(deny_unknown_fields)]
 pub struct RegistryCredentials {
+    /// Registry user name.
+    #[block(validate = validate::not_blank)]
+    pub username: String,
+    /// Registry password or token.
     #[serde(default)]
-    pub username: Option<String>,
-    #[serde(default)]
+    #[block(required, write_only)]
     pub password: Option<String>,
+    /// Any number; changing it applies the build again with the current `password` (rotation).
+    #[serde(default)]
+    pub password_version: Option<i64>,
 }
 
 impl fmt::Debug for RegistryCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RegistryCredentials").field("username", &self.username).field("password", &"<redacted>").finish()
+        let password = self.password.as_ref().map(|_| "<redacted>");
+        f.debug_struct("RegistryCredentials").field("username", &self.username).field("password", &password).finish()
     }
 }
 
-/// The `registry` block of `app_build`: where a built image is pushed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Pushes the built image. After the push `image` is `repository@sha256:<manifest digest>` exactly as
+/// the registry reports it. Before building, a registry that already holds the tag with this
+/// `source_hash` (image label) is adopted: nothing is built or pushed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Block)]
+#[serde(deny_unknown_fields)]
+#[block(validate = registry_rules)]
 pub struct RegistryConfig {
-    /// Repository without tag, e.g. `127.0.0.1:5000/web`.
+    /// Repository to push to, without tag, e.g. `registry.example.com/team/web`.
+    #[block(validate = repository)]
     pub image: String,
-    /// Default: derived from the source hash ([`hash_tag`]).
+    /// Tag to push. Default: the first 12 hex digits of `source_hash`, so every source has its own tag.
     #[serde(default)]
+    #[block(validate = tag)]
     pub tag: Option<String>,
-    /// Tag in the local engine only, no push.
+    /// Only tag `image:tag` in the local engine (for clusters that share it); nothing is pushed.
     #[serde(default)]
     pub local: Option<bool>,
     #[serde(default)]
     pub auth: Option<RegistryCredentials>,
-    /// Credentials from ECR's GetAuthorizationToken.
+    /// Use credentials from Amazon ECR's GetAuthorizationToken for the repository's account and region
+    /// (AWS SDK default credentials).
     #[serde(default)]
     pub ecr: Option<bool>,
-    /// Plain-HTTP registry.
+    /// The registry speaks plain HTTP (loopback registries always may).
     #[serde(default)]
     pub insecure: Option<bool>,
-    /// Delete the pushed manifest on destroy.
+    /// Delete the pushed manifest on destroy. Default: keep it (other deployments may use it).
     #[serde(default)]
     pub delete_on_destroy: Option<bool>,
 }
@@ -82,118 +118,77 @@ impl RegistryConfig {
 }
 
 impl RegistryCredentials {
-    /// `(username, password)` when both are set and the password is not empty (refreshes and
-    /// destroys get no password: it is write-only).
+    /// `(username, password)` when the password is set and not empty (refreshes and destroys get
+    /// no password: it is write-only).
     pub fn complete(&self) -> Option<(&str, &str)> {
-        match (self.username.as_deref(), self.password.as_deref()) {
-            (Some(user), Some(password)) if !password.is_empty() => Some((user, password)),
+        match self.password.as_deref() {
+            Some(password) if !password.is_empty() => Some((self.username.as_str(), password)),
             _ => None,
         }
     }
 }
 
-/// The `docker_pull` builder block.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Uses an image built elsewhere: resolves `image` (a tag or a digest) to the registry's manifest
+/// digest, so deployments get an immutable reference. The image is pulled into the local engine only
+/// with `pull = true`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Block)]
+#[serde(deny_unknown_fields)]
+#[block(validate = one_kind_of_credentials)]
 pub struct DockerPullConfig {
-    /// `repo:tag` or `repo@sha256:…`.
+    /// `registry/repository:tag` or `registry/repository@sha256:…`.
+    #[block(validate = image_reference)]
     pub image: String,
-    /// Also pull the image into the engine.
+    /// Also pull the image into the local Docker engine.
     #[serde(default)]
     pub pull: Option<bool>,
     #[serde(default)]
     pub auth: Option<RegistryCredentials>,
+    /// Use credentials from Amazon ECR (GetAuthorizationToken with the AWS SDK's default credentials).
     #[serde(default)]
     pub ecr: Option<bool>,
+    /// The registry speaks plain HTTP (loopback registries always may).
     #[serde(default)]
     pub insecure: Option<bool>,
 }
 
 /// The registry tag a build gets when `registry.tag` is unset: 12 hex digits of the source hash.
 pub fn hash_tag(source_hash: &str) -> String {
-    let hex = source_hash.trim_start_matches("sha256:");
-    hex[..hex.len().min(12)].to_string()
+    source_hash.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
-fn auth_block() -> BlockSpec {
-    use FieldType::*;
-    use Presence::*;
-    BlockSpec::new(
-        "auth",
-        "Registry credentials. The password is write-only (Terraform >= 1.11): it is used by the apply and never stored in plan or state. \
-Refreshes check the registry anonymously or with the credentials in `~/.docker/config.json`.",
-        vec![
-            FieldSpec::new("username", String, Required, "Registry user name."),
-            FieldSpec::new("password", String, Required, "Registry password or token.").write_only(),
-        ],
-    )
+/// What the provider hashes and packs for a `docker` block: the inputs of `source_hash`.
+pub fn context_inputs(block: &Json) -> Option<crate::catalog::ContextInputs> {
+    let config = DockerBuildConfig::parse(block).ok()?;
+    Some(crate::catalog::ContextInputs {
+        dockerfile: config.dockerfile,
+        build_args: config.build_args.unwrap_or_default(),
+        target: config.target,
+        platform: config.platform,
+    })
 }
 
-pub fn docker_block() -> BlockSpec {
-    use FieldType::*;
-    use Presence::*;
-    BlockSpec::new(
-        "docker",
-        "Builds an image from `source` with the Docker engine (the classic builder). The context is packed where Terraform runs, \
-honouring `.dockerignore` exactly as `docker build` does, and `source_hash` covers exactly what the engine receives.",
-        vec![
-            FieldSpec::new("dockerfile", String, Optional, "Path of the Dockerfile, relative to `source`; a path outside `source` works as with `docker build -f`. Default: `Dockerfile` in `source`."),
-            FieldSpec::new("build_args", StringMap, Optional, "`--build-arg` values."),
-            FieldSpec::new("target", String, Optional, "Stage of a multi-stage Dockerfile to build."),
-            FieldSpec::new("platform", String, Optional, "Target platform, e.g. `linux/amd64`."),
-            FieldSpec::new("labels", StringMap, Optional, "Extra image labels (the resource's `labels` are applied too)."),
-            FieldSpec::new("no_cache", Bool, Optional, "Build without the engine's layer cache."),
-            FieldSpec::new("pull", Bool, Optional, "Always try to pull newer base images."),
-        ],
-    )
+fn build_arg_names(value: &Json) -> Vec<FieldError> {
+    let Some(args) = value.as_object() else { return Vec::new() };
+    args.keys()
+        .filter(|k| k.is_empty() || k.contains('='))
+        .map(|key| FieldError::new(&[key.as_str()], "Invalid build argument name", format!("{key:?} cannot be a build argument name.")))
+        .collect()
 }
 
-pub fn docker_pull_block() -> BlockSpec {
-    use FieldType::*;
-    use Presence::*;
-    BlockSpec::new(
-        "docker_pull",
-        "Uses an image built elsewhere: resolves `image` (a tag or a digest) to the registry's manifest digest, so deployments get an \
-immutable reference. The image is pulled into the local engine only with `pull = true`.",
-        vec![
-            FieldSpec::new("image", String, Required, "`registry/repository:tag` or `registry/repository@sha256:…`."),
-            FieldSpec::new("pull", Bool, Optional, "Also pull the image into the local Docker engine."),
-            FieldSpec::new(
-                "ecr",
-                Bool,
-                Optional,
-                "Use credentials from Amazon ECR (GetAuthorizationToken with the AWS SDK's default credentials).",
-            ),
-            FieldSpec::new("insecure", Bool, Optional, "The registry speaks plain HTTP (loopback registries always may)."),
-        ],
-    )
-    .with_block(auth_block())
-}
-
-pub fn registry_block() -> BlockSpec {
-    use FieldType::*;
-    use Presence::*;
-    BlockSpec::new(
-        "registry",
-        "Pushes the built image. After the push `image` is `repository@sha256:<manifest digest>` exactly as the registry reports it. \
-Before building, a registry that already holds the tag with this `source_hash` (image label) is adopted: nothing is built or pushed.",
-        vec![
-            FieldSpec::new("image", String, Required, "Repository to push to, without tag, e.g. `registry.example.com/team/web`."),
-            FieldSpec::new("tag", String, Optional, "Tag to push. Default: the first 12 hex digits of `source_hash`, so every source has its own tag."),
-            FieldSpec::new("local", Bool, Optional, "Only tag `image:tag` in the local engine (for clusters that share it); nothing is pushed."),
-            FieldSpec::new("ecr", Bool, Optional, "Use credentials from Amazon ECR's GetAuthorizationToken for the repository's account and region (AWS SDK default credentials)."),
-            FieldSpec::new("insecure", Bool, Optional, "The registry speaks plain HTTP (loopback registries always may)."),
-            FieldSpec::new("delete_on_destroy", Bool, Optional, "Delete the pushed manifest on destroy. Default: keep it (other deployments may use it)."),
-        ],
-    )
-    .with_block(auth_block())
-}
-
-fn is_blank(v: &Json) -> bool {
-    matches!(v, Json::String(s) if s.trim().is_empty())
+fn platform_text(value: &Json) -> Vec<FieldError> {
+    let Some(platform) = value.as_str() else { return Vec::new() };
+    let parts: Vec<&str> = platform.split('/').collect();
+    if parts.len() < 2 || parts.len() > 3 || parts.iter().any(|p| p.trim().is_empty()) {
+        return vec![FieldError::here("Invalid platform", format!("{platform:?} is not `os/arch[/variant]`, e.g. `linux/amd64`."))];
+    }
+    Vec::new()
 }
 
 /// A repository reference: no tag, no digest, no scheme, no upper case.
 fn repository_problem(repo: &str) -> Option<String> {
+    if repo.trim().is_empty() {
+        return Some("it is empty".into());
+    }
     if repo.contains("://") {
         return Some("leave out the scheme (`http://`, `https://`); use `insecure = true` for a plain-HTTP registry".into());
     }
@@ -211,133 +206,79 @@ fn repository_problem(repo: &str) -> Option<String> {
     None
 }
 
-fn tag_problem(tag: &str) -> Option<&'static str> {
+fn repository(value: &Json) -> Vec<FieldError> {
+    let Some(image) = value.as_str() else { return Vec::new() };
+    match repository_problem(image) {
+        Some(problem) => {
+            vec![FieldError::here("Invalid repository", format!("{image:?}: {problem}. Example: `127.0.0.1:5000/web`."))]
+        }
+        None => Vec::new(),
+    }
+}
+
+fn tag(value: &Json) -> Vec<FieldError> {
+    let Some(tag) = value.as_str() else { return Vec::new() };
     let ok = !tag.is_empty()
         && tag.len() <= 128
         && tag.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_')
         && tag.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
-    (!ok).then_some("a tag is 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'")
+    if ok {
+        return Vec::new();
+    }
+    vec![FieldError::here(
+        "Invalid tag",
+        format!("{tag:?}: a tag is 1 to 128 letters, digits, '_', '.' and '-', not starting with '.' or '-'."),
+    )]
 }
 
-fn validate_auth(block: &Json, at: &str, errors: &mut Vec<FieldError>) {
-    let Some(auth) = block.get("auth").filter(|a| a.is_object()) else { return };
-    if let Some(Json::String(user)) = auth.get("username") {
-        if user.trim().is_empty() {
-            errors.push(FieldError::new(
-                &[at, "auth", "username"],
-                "Empty registry user name",
-                "Set the user name, or remove the `auth` block for an anonymous registry.",
-            ));
-        }
+fn image_reference(value: &Json) -> Vec<FieldError> {
+    let Some(image) = value.as_str() else { return Vec::new() };
+    let problem = if image.trim().is_empty() {
+        Some("it is empty".to_string())
+    } else if image.contains("://") {
+        Some("leave out the scheme; use `insecure = true` for a plain-HTTP registry".to_string())
+    } else {
+        image.split_once('@').and_then(|(_, digest)| {
+            let hex = digest.strip_prefix("sha256:");
+            (hex.is_none_or(|hex| hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())))
+                .then(|| format!("{digest:?} is not a sha256 digest (sha256: and 64 lower-case hex digits)"))
+        })
+    };
+    match problem {
+        Some(problem) => vec![FieldError::here(
+            "Invalid image reference",
+            format!("{image:?}: {problem}. Use `registry/repository:tag` or `registry/repository@sha256:…`."),
+        )],
+        None => Vec::new(),
     }
-    if block.get("ecr") == Some(&Json::Bool(true)) {
-        errors.push(FieldError::new(
-            &[at, "ecr"],
+}
+
+fn one_kind_of_credentials(block: &Json) -> Vec<FieldError> {
+    let auth = block.get("auth").is_some_and(Json::is_object);
+    if auth && block.get("ecr") == Some(&Json::Bool(true)) {
+        return vec![FieldError::new(
+            &["ecr"],
             "Conflicting registry credentials",
             "Use either `ecr = true` or an `auth` block, not both.",
-        ));
+        )];
     }
+    Vec::new()
 }
 
-/// Checks a `docker` builder block; `null` values are unknown or unset and skipped.
-pub fn validate_docker(config: &Json) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    for field in ["dockerfile", "target", "platform"] {
-        if config.get(field).is_some_and(is_blank) {
-            errors.push(FieldError::new(
-                &[field],
-                format!("Empty {field}"),
-                format!("Leave `{field}` unset instead of setting it to an empty string."),
-            ));
-        }
-    }
-    if let Some(Json::String(platform)) = config.get("platform") {
-        let parts: Vec<&str> = platform.split('/').collect();
-        if !platform.trim().is_empty() && (parts.len() < 2 || parts.len() > 3 || parts.iter().any(|p| p.is_empty())) {
-            errors.push(FieldError::new(
-                &["platform"],
-                "Invalid platform",
-                format!("{platform:?} is not `os/arch[/variant]`, e.g. `linux/amd64`."),
-            ));
-        }
-    }
-    if let Some(Json::Object(args)) = config.get("build_args") {
-        for key in args.keys().filter(|k| k.is_empty() || k.contains('=')) {
-            errors.push(FieldError::new(
-                &["build_args"],
-                "Invalid build argument name",
-                format!("{key:?} cannot be a build argument name."),
-            ));
-        }
-    }
-    errors
-}
-
-/// Checks a `docker_pull` builder block.
-pub fn validate_docker_pull(config: &Json) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    if let Some(Json::String(image)) = config.get("image") {
-        let problem = if image.trim().is_empty() {
-            Some("it is empty".to_string())
-        } else if image.contains("://") {
-            Some("leave out the scheme; use `insecure = true` for a plain-HTTP registry".to_string())
-        } else {
-            image.split_once('@').and_then(|(_, digest)| {
-                let hex = digest.strip_prefix("sha256:")?;
-                (hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-                    .then(|| format!("{digest:?} is not a sha256 digest (sha256: and 64 lower-case hex digits)"))
-            })
-        };
-        if let Some(problem) = problem {
-            errors.push(FieldError::new(
-                &["image"],
-                "Invalid image reference",
-                format!("{image:?}: {problem}. Use `registry/repository:tag` or `registry/repository@sha256:…`."),
-            ));
-        }
-    }
-    validate_auth(config, "", &mut errors);
-    for e in &mut errors {
-        e.path.retain(|p| !p.is_empty());
-    }
-    errors
-}
-
-/// Checks a `registry` block; paths start at the block (`registry`, …).
-pub fn validate_registry(block: &Json) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    if let Some(Json::String(image)) = block.get("image") {
-        let problem = if image.trim().is_empty() { Some("it is empty".to_string()) } else { repository_problem(image) };
-        if let Some(problem) = problem {
-            errors.push(FieldError::new(
-                &["registry", "image"],
-                "Invalid repository",
-                format!("{image:?}: {problem}. Example: `127.0.0.1:5000/web`."),
-            ));
-        }
-    }
-    if let Some(Json::String(tag)) = block.get("tag") {
-        if let Some(problem) = tag_problem(tag) {
-            errors.push(FieldError::new(&["registry", "tag"], "Invalid tag", format!("{tag:?}: {problem}.")));
-        }
-    }
+fn registry_rules(block: &Json) -> Vec<FieldError> {
+    let mut errors = one_kind_of_credentials(block);
     if block.get("local") == Some(&Json::Bool(true)) {
         for field in ["ecr", "delete_on_destroy"] {
             if block.get(field) == Some(&Json::Bool(true)) {
                 errors.push(FieldError::new(
-                    &["registry", field],
+                    &[field],
                     "Nothing is pushed with local = true",
                     format!("`{field}` only applies to pushed images; remove it or `local = true`."),
                 ));
             }
         }
     }
-    validate_auth(block, "registry", &mut errors);
     errors
-}
-
-pub fn always_observes(_: &Json) -> bool {
-    true
 }
 
 #[cfg(test)]
@@ -357,7 +298,7 @@ mod tests {
 
     #[test]
     fn credentials_are_complete_only_with_a_password() {
-        let mut c = RegistryCredentials { username: Some("ci".into()), password: None };
+        let mut c = RegistryCredentials { username: "ci".into(), password: None, password_version: None };
         assert_eq!(c.complete(), None);
         c.password = Some(String::new());
         assert_eq!(c.complete(), None);
@@ -367,29 +308,29 @@ mod tests {
 
     #[test]
     fn registry_problems_have_paths() {
-        let errors = validate_registry(
+        let errors = RegistryConfig::validate(
             &json!({"image": "http://127.0.0.1:5000/web", "tag": "-x", "ecr": true, "auth": {"username": "", "password": null}}),
         );
         let paths: Vec<String> = errors.iter().map(|e| e.path.join(".")).collect();
-        assert_eq!(paths, ["registry.image", "registry.tag", "registry.auth.username", "registry.ecr"]);
-        assert!(validate_registry(&json!({"image": "127.0.0.1:5000/team/web", "tag": "v1.2_3"})).is_empty());
-        assert!(validate_registry(&json!({"image": "localhost:5000/Web"})).len() == 1);
-        assert!(validate_registry(&json!({"image": "127.0.0.1:5000/web:v1"})).len() == 1);
-        assert!(validate_registry(&json!({"image": null, "tag": null})).is_empty());
+        assert_eq!(paths, ["image", "tag", "auth.username", "ecr"]);
+        assert!(RegistryConfig::validate(&json!({"image": "127.0.0.1:5000/team/web", "tag": "v1.2_3"})).is_empty());
+        assert_eq!(RegistryConfig::validate(&json!({"image": "localhost:5000/Web"})).len(), 1);
+        assert_eq!(RegistryConfig::validate(&json!({"image": "127.0.0.1:5000/web:v1"})).len(), 1);
+        assert!(RegistryConfig::validate(&json!({"image": null, "tag": null})).is_empty());
     }
 
     #[test]
     fn docker_and_pull_blocks_validate() {
-        assert_eq!(validate_docker(&json!({"platform": "amd64"}))[0].path, ["platform"]);
-        assert!(validate_docker(&json!({"platform": "linux/arm64/v8", "dockerfile": "build/Dockerfile"})).is_empty());
-        assert_eq!(validate_docker_pull(&json!({"image": "r/x@sha256:abc"}))[0].path, ["image"]);
-        assert!(validate_docker_pull(&json!({"image": "127.0.0.1:5000/x:1"})).is_empty());
-        assert_eq!(validate_docker_pull(&json!({"image": "r/x:1", "ecr": true, "auth": {"username": "u"}}))[0].path, ["ecr"]);
+        assert_eq!(DockerBuildConfig::validate(&json!({"platform": "amd64"}))[0].path, ["platform"]);
+        assert!(DockerBuildConfig::validate(&json!({"platform": "linux/arm64/v8", "dockerfile": "build/Dockerfile"})).is_empty());
+        assert_eq!(DockerPullConfig::validate(&json!({"image": "r/x@sha256:abc"}))[0].path, ["image"]);
+        assert!(DockerPullConfig::validate(&json!({"image": "127.0.0.1:5000/x:1"})).is_empty());
+        assert_eq!(DockerPullConfig::validate(&json!({"image": "r/x:1", "ecr": true, "auth": {"username": "u"}}))[0].path, ["ecr"]);
     }
 
     #[test]
     fn credentials_debug_hides_the_password() {
-        let c = RegistryCredentials { username: Some("ci".into()), password: Some("hunter2".into()) };
+        let c = RegistryCredentials { username: "ci".into(), password: Some("hunter2".into()), password_version: None };
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 }

@@ -4,28 +4,49 @@
 //! on destroy, `read` on every refresh to detect drift. Commands are argv lists, never run
 //! through a shell unless the user writes `["sh", "-c", …]`.
 
-use crate::field::{BlockSpec, FieldError, FieldSpec, FieldType, Presence};
+use crate::field::FieldError;
+use crate::validate;
+use crate::Block;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Runs commands you provide and tracks what they created: `create` on the first apply, `update` (or
+/// `create` again) on every change, `destroy` on destroy, `read` on refresh. Commands are argv lists
+/// run without a shell (write `["sh", "-c", "…"]` for one). Each command sees the deployment's `env`,
+/// this block's `env`, and `APP_NAME`, `APP_GENERATION`, `APP_IMAGE` and `APP_OUTPUTS` (the recorded
+/// outputs as JSON).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Block)]
 #[serde(deny_unknown_fields)]
+#[block(validate = validate_dir)]
 pub struct ExecConfig {
+    /// Command run to create the deployment. If its stdout is a JSON object of strings, it becomes `outputs`.
+    #[block(validate = validate::argv)]
     pub create: Vec<String>,
+    /// Command run when the deployment changes; default: `create` again.
     #[serde(default)]
-    pub destroy: Option<Vec<String>>,
-    #[serde(default)]
+    #[block(validate = validate::argv)]
     pub update: Option<Vec<String>>,
+    /// Command run on destroy. A failure keeps the deployment in state.
     #[serde(default)]
+    #[block(validate = validate::argv)]
+    pub destroy: Option<Vec<String>>,
+    /// Command run on refresh. Its stdout (JSON) is compared with its output after the last apply: a
+    /// difference shows as drift, empty output or `null` means the deployment is gone.
+    #[serde(default)]
+    #[block(validate = validate::argv)]
     pub read: Option<Vec<String>>,
+    /// Working directory of every command; default: the directory Terraform runs in.
     #[serde(default)]
     pub dir: Option<String>,
+    /// Extra environment for these commands.
     #[serde(default)]
+    #[block(validate = validate::env_names)]
     pub env: Option<BTreeMap<String, String>>,
-    /// Computed; ignored on input.
+    /// The JSON object of strings the create or update command printed, if any.
     #[serde(default, skip_serializing)]
-    pub outputs: Option<Json>,
+    #[block(computed)]
+    pub outputs: Option<BTreeMap<String, String>>,
 }
 
 /// What the runner remembers about an exec deployment (DeploymentRecord.record).
@@ -44,75 +65,18 @@ pub const ENV_GENERATION: &str = "APP_GENERATION";
 pub const ENV_IMAGE: &str = "APP_IMAGE";
 pub const ENV_OUTPUTS: &str = "APP_OUTPUTS";
 
-pub fn block() -> BlockSpec {
-    use FieldType::*;
-    use Presence::*;
-    BlockSpec::new(
-        "exec",
-        "Runs commands you provide and tracks what they created: `create` on the first apply, \
-`update` (or `create` again) on every change, `destroy` on destroy, `read` on refresh. Commands are argv \
-lists run without a shell (write `[\"sh\", \"-c\", \"…\"]` for one). Each command sees the deployment's `env`, \
-this block's `env`, and `APP_NAME`, `APP_GENERATION`, `APP_IMAGE` and `APP_OUTPUTS` (the recorded outputs as JSON).",
-        vec![
-            FieldSpec::new("create", StringList, Required, "Command run to create the deployment. If its stdout is a JSON object of strings, it becomes `outputs`."),
-            FieldSpec::new("update", StringList, Optional, "Command run when the deployment changes; default: `create` again."),
-            FieldSpec::new("destroy", StringList, Optional, "Command run on destroy. A failure keeps the deployment in state."),
-            FieldSpec::new("read", StringList, Optional, "Command run on refresh. Its stdout (JSON) is compared with its output after the last apply: a difference shows as drift, empty output or `null` means the deployment is gone."),
-            FieldSpec::new("dir", String, Optional, "Working directory of every command; default: the directory Terraform runs in."),
-            FieldSpec::new("env", StringMap, Optional, "Extra environment for these commands."),
-            FieldSpec::new("outputs", StringMap, Computed, "The JSON object of strings the create or update command printed, if any."),
-        ],
-    )
-}
-
 /// Only a `read` command can observe an exec deployment.
 pub fn observes(config: &Json) -> bool {
     !config.get("read").is_none_or(Json::is_null)
 }
 
-/// Checks an exec block given as JSON; `null` means unknown or unset and is skipped.
-pub fn validate(config: &Json) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    for field in ["create", "update", "destroy", "read"] {
-        let Some(Json::Array(argv)) = config.get(field) else { continue };
-        if argv.is_empty() {
-            errors.push(FieldError::new(
-                &[field],
-                "Empty command",
-                format!("`{field}` needs at least the program to run, e.g. [\"./deploy.sh\"] or [\"sh\", \"-c\", \"…\"]."),
-            ));
-            continue;
+fn validate_dir(config: &Json) -> Vec<FieldError> {
+    match config.get("dir") {
+        Some(Json::String(dir)) if dir.is_empty() => {
+            vec![FieldError::new(&["dir"], "Empty directory", "Leave `dir` unset to run in Terraform's working directory.")]
         }
-        if let Some(Json::String(program)) = argv.first() {
-            if program.trim().is_empty() {
-                errors.push(
-                    FieldError::new(
-                        &[field],
-                        "Empty program name",
-                        format!("The first element of `{field}` names the program to run; it is empty."),
-                    )
-                    .at_index(0),
-                );
-            }
-        }
+        _ => Vec::new(),
     }
-    if let Some(Json::String(dir)) = config.get("dir") {
-        if dir.is_empty() {
-            errors.push(FieldError::new(&["dir"], "Empty directory", "Leave `dir` unset to run in Terraform's working directory."));
-        }
-    }
-    if let Some(Json::Object(env)) = config.get("env") {
-        for key in env.keys() {
-            if key.is_empty() || key.contains('=') || key.contains('\0') {
-                errors.push(FieldError::new(
-                    &["env"],
-                    "Invalid environment variable name",
-                    format!("{key:?} cannot be an environment variable name (empty, or contains '=' or NUL)."),
-                ));
-            }
-        }
-    }
-    errors
 }
 
 #[cfg(test)]
@@ -122,7 +86,7 @@ mod tests {
 
     #[test]
     fn empty_argv_is_an_error_on_its_path() {
-        let errors = validate(&json!({"create": [], "destroy": [""]}));
+        let errors = ExecConfig::validate(&json!({"create": [], "destroy": [""]}));
         assert_eq!(errors.len(), 2);
         assert_eq!(errors[0].path, vec!["create"]);
         assert_eq!(errors[1].path, vec!["destroy", "0"]);
@@ -130,8 +94,8 @@ mod tests {
 
     #[test]
     fn unknown_values_are_skipped() {
-        assert!(validate(&json!({"create": null, "dir": null, "env": null})).is_empty());
-        assert!(validate(&json!({"create": [null]})).is_empty());
+        assert!(ExecConfig::validate(&json!({"create": null, "dir": null, "env": null})).is_empty());
+        assert!(ExecConfig::validate(&json!({"create": [null]})).is_empty());
     }
 
     #[test]

@@ -1,11 +1,15 @@
 //! Documents exchanged in runner jobs (`request_json`, `prior_json`, `result_json`).
 
+use crate::field::FieldError;
+use crate::validate;
+use crate::Block;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::BTreeMap;
+use std::fmt;
 
-/// Every operation on a deployment sends this as `request_json`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Every operation on a deployment sends this as `request_json`. `Debug` shows no secret value.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeploymentRequest {
     pub name: String,
     /// The generation this operation creates (deploy) or inspects (status, destroy).
@@ -17,6 +21,10 @@ pub struct DeploymentRequest {
     /// Secret environment values: never logged, never stored by the runner.
     #[serde(default)]
     pub secret_env: BTreeMap<String, String>,
+    /// Status only, at plan time: compare `secret_env` with what the running app has and report
+    /// the names that differ (`DeploymentRecord::secret_env_differs`), never the values.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub compare_secret_env: bool,
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
     /// The platform block, shaped by the platform's configuration type.
@@ -46,12 +54,51 @@ impl Default for DeploymentRequest {
             image: None,
             env: BTreeMap::new(),
             secret_env: BTreeMap::new(),
+            compare_secret_env: false,
             labels: BTreeMap::new(),
             config: Json::Null,
             engine: EngineSettings::default(),
             aws: AwsSettings::default(),
             keep: default_keep(),
         }
+    }
+}
+
+impl fmt::Debug for DeploymentRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeploymentRequest")
+            .field("name", &self.name)
+            .field("generation", &self.generation)
+            .field("image", &self.image)
+            .field("env", &self.env)
+            .field("secret_env", &self.secret_env.keys().map(|k| (k, "<redacted>")).collect::<BTreeMap<_, _>>())
+            .field("compare_secret_env", &self.compare_secret_env)
+            .field("labels", &self.labels)
+            .field("config", &redacted(&self.config))
+            .field("engine", &self.engine)
+            .field("aws", &self.aws)
+            .field("keep", &self.keep)
+            .finish()
+    }
+}
+
+/// Keys whose values are secrets wherever they appear in a block's JSON.
+const SECRET_KEYS: [&str; 5] = ["password", "token", "secret_env", "private_key", "secret"];
+
+/// `json` with the values of secret keys replaced, for `Debug` and logs.
+pub fn redacted(json: &Json) -> Json {
+    match json {
+        Json::Object(map) => Json::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let shown =
+                        if SECRET_KEYS.contains(&k.as_str()) && !v.is_null() { Json::String("<redacted>".into()) } else { redacted(v) };
+                    (k.clone(), shown)
+                })
+                .collect(),
+        ),
+        Json::Array(items) => Json::Array(items.iter().map(redacted).collect()),
+        other => other.clone(),
     }
 }
 
@@ -73,6 +120,21 @@ pub struct DeploymentRecord {
     /// imported state matches the configuration that describes it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed: Option<Observed>,
+    /// Status jobs with `compare_secret_env`: the names of the secret variables whose live value
+    /// differs from the configured one (empty: all equal).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub secret_env_differs: Vec<String>,
+}
+
+/// The names of the configured secrets whose live value differs (or is missing), plus the names
+/// in `removed` (secrets the last deploy set that are no longer configured). Values are compared,
+/// never returned.
+pub fn secret_env_differs(configured: &BTreeMap<String, String>, live: &BTreeMap<String, String>, removed: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = configured.iter().filter(|(k, v)| live.get(*k) != Some(*v)).map(|(k, _)| k.clone()).collect();
+    names.extend(removed.iter().filter(|k| !configured.contains_key(*k) && live.contains_key(*k)).cloned());
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// A deployment's configuration as a platform found it (import).
@@ -95,44 +157,90 @@ pub mod status {
     pub const DRIFTED: &str = "drifted";
 }
 
-/// How to reach the Docker engine (the provider's `docker` block); unset fields fall back to
-/// `DOCKER_HOST` / `DOCKER_CERT_PATH` where the runner runs, then the default socket.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// How runners reach the Docker engine. Default: `DOCKER_HOST` (and `DOCKER_CERT_PATH`) where the
+/// runner runs, then the local socket.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Block)]
+#[serde(deny_unknown_fields)]
 pub struct EngineSettings {
+    /// `unix:///var/run/docker.sock` or `tcp://host:2376`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[block(validate = docker_host)]
     pub host: Option<String>,
-    /// Directory with `ca.pem`, `cert.pem`, `key.pem` for `tcp://` with TLS.
+    /// Directory with `ca.pem`, `cert.pem` and `key.pem` for a `tcp://` engine with TLS (as
+    /// `DOCKER_CERT_PATH`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[block(validate = validate::not_blank)]
     pub cert_path: Option<String>,
 }
 
-/// How runners reach AWS (the provider's `aws` block); unset fields fall back to the AWS SDK's
-/// defaults where the runner runs (environment, shared config, instance role).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+fn docker_host(value: &Json) -> Vec<FieldError> {
+    match value.as_str() {
+        Some(host) if !["unix://", "tcp://", "http://", "/"].iter().any(|p| host.starts_with(p)) => vec![FieldError::here(
+            "Unsupported Docker host",
+            format!("{host:?} is not a Docker engine address; use `unix:///path/to/docker.sock` or `tcp://host:port`."),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// How runners reach AWS. Default: the AWS SDK's chain where the runner runs (environment, shared
+/// config and credentials files, SSO via `credential_process`, instance or task role). Credentials
+/// never appear in logs, state or diagnostics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Block)]
+#[serde(deny_unknown_fields)]
 pub struct AwsSettings {
+    /// Region, e.g. `us-east-1`; default: `AWS_REGION` / the profile's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[block(validate = validate::not_blank)]
     pub region: Option<String>,
+    /// Shared config profile.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[block(validate = validate::not_blank)]
     pub profile: Option<String>,
-    /// One endpoint for every service (emulators such as moto or LocalStack).
+    /// One endpoint for every AWS service (emulators such as moto or LocalStack).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[block(validate = endpoint_url)]
     pub endpoint_url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub assume_role: Option<AssumeRole>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+fn endpoint_url(value: &Json) -> Vec<FieldError> {
+    match value.as_str() {
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => {
+            vec![FieldError::here("Invalid endpoint URL", format!("{url:?} must start with http:// or https://."))]
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Assume this role (STS AssumeRole) with the default credentials.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, Block)]
+#[serde(deny_unknown_fields)]
 pub struct AssumeRole {
+    /// Role to assume.
+    #[block(validate = role_arn)]
     pub role_arn: String,
+    /// Session name (default `terraform-provider-app`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_name: Option<String>,
+    /// External ID the role's trust policy requires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
 }
 
+fn role_arn(value: &Json) -> Vec<FieldError> {
+    match value.as_str() {
+        Some(arn) if !arn.starts_with("arn:") || !arn.contains(":role/") => {
+            vec![FieldError::here("Invalid role ARN", format!("{arn:?} is not an IAM role ARN (`arn:aws:iam::<account>:role/<name>`)."))]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Every operation on a build sends this as `request_json`; the source archive travels
-/// separately (`JobRequest.source_id`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// separately (`JobRequest.source_id`). `Debug` shows no password.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct BuildRequest {
     pub name: String,
     /// The context hash computed where Terraform runs; recorded as an image label. Empty for
@@ -160,6 +268,22 @@ pub struct BuildRequest {
     /// Status only: also report the image's labels (`BuildRecord::build_config`, `source_hash`).
     #[serde(default)]
     pub read_labels: bool,
+}
+
+impl fmt::Debug for BuildRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BuildRequest")
+            .field("name", &self.name)
+            .field("source_hash", &self.source_hash)
+            .field("dockerfile", &self.dockerfile)
+            .field("labels", &self.labels)
+            .field("config", &redacted(&self.config))
+            .field("registry", &self.registry)
+            .field("engine", &self.engine)
+            .field("build_config", &self.build_config)
+            .field("read_labels", &self.read_labels)
+            .finish()
+    }
 }
 
 impl BuildRequest {
@@ -201,9 +325,11 @@ pub struct BuildRecord {
     /// Whether this job built the image (false: adopted from the registry or resolved).
     #[serde(default)]
     pub built: bool,
-    /// The image's [`labels::BUILD_CONFIG`] label, when asked for (`read_labels`).
+    /// Status with `read_labels` (an import): the resource's configuration as found — the image's
+    /// [`labels::BUILD_CONFIG`] label, or for an image this provider did not build, the builder
+    /// block that resolves it — as a JSON object of resource attributes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub build_config: Option<String>,
+    pub observed: Option<Json>,
 }
 
 /// Every operation on a release sends this as `request_json`.

@@ -26,7 +26,7 @@ pub fn plan(schema: &Schema, prior: &Value, proposed: &Value, config: &Value) ->
 }
 
 /// Compares two objects on what the configuration controls (non-computed-only attributes).
-fn config_view_equal(block: &Block, a: &Value, b: &Value) -> bool {
+pub fn config_view_equal(block: &Block, a: &Value, b: &Value) -> bool {
     if a.is_null() || b.is_null() {
         return a.is_null() == b.is_null();
     }

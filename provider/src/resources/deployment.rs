@@ -55,6 +55,7 @@ impl AppDeployment {
             env: string_map(state.attr("env")),
             // Write-only: only the configuration carries it, never the plan or the state.
             secret_env: string_map(config.attr("secret_env")),
+            compare_secret_env: false,
             labels: string_map(state.attr("labels")),
             config: to_json(state.attr(platform.name).unwrap_or(&Value::Null)),
             engine: ctx.engine.clone(),
@@ -92,12 +93,45 @@ impl AppDeployment {
         set_attr(state, "status", Value::string(record.status.clone()));
         set_attr(state, "url", record.url.clone().map(Value::String).unwrap_or(Value::Null));
         if let Some(block) = attr_mut(state, platform.name) {
-            let spec = (platform.block)();
+            let spec = (platform.spec)();
             for field in spec.fields.iter().filter(|f| f.presence == app_spec::Presence::Computed) {
                 let value = record.computed.get(field.name).and_then(json_to_value).unwrap_or(Value::Null);
                 set_attr(block, field.name, value);
             }
         }
+    }
+
+    /// Plan time, nothing else changed: whether the configured write-only `secret_env` differs from
+    /// what the running app has (platforms that can tell; one status job that compares and reports
+    /// only the names that differ).
+    async fn secret_env_differs(&self, ctx: &Ctx, prior: &Value, config: &Value, private: &[u8], diags: &mut Diagnostics) -> bool {
+        let (Some(platform), Some(secrets)) = (chosen_platform(prior, Role::Platform), config.attr("secret_env")) else { return false };
+        if !platform.detects_secret_changes || secrets.is_null() || !secrets.is_wholly_known() || private.is_empty() {
+            return false;
+        }
+        let name = str_attr(prior, "name").unwrap_or_default();
+        let mut request = self.request(ctx, prior, config, &platform, generation_of(prior).max(1));
+        request.compare_secret_env = true;
+        let job = self.job(Operation::Status, &platform, &request, private, timeouts::get(prior, "read"));
+        let mut stop = ctx.stop.clone();
+        let differs = match ctx.runner.run(job, &mut stop).await {
+            Ok(finished) => Self::parse_record(&finished).map(|r| r.secret_env_differs).unwrap_or_default(),
+            Err(e) => {
+                runner_failure(diags, "compare the secrets of", "deployment", &name, &e);
+                return false;
+            }
+        };
+        if !differs.is_empty() {
+            diags.warning_at(
+                AttrPath::attr("secret_env"),
+                format!("Secrets of deployment {name:?} changed"),
+                format!(
+                    "The running app has other values for {}; the apply deploys a new generation with the configured ones.",
+                    differs.join(", ")
+                ),
+            );
+        }
+        !differs.is_empty()
     }
 
     fn parse_record(finished: &Finished) -> Option<DeploymentRecord> {
@@ -130,13 +164,15 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
         )
         .attr(Attribute::string("image").optional().describe("Image to run, e.g. `app_build.web.image`."))
         .attr(Attribute::string_map("env").optional().describe("Environment variables of the application."))
-        .attr(
-            Attribute::string_map("secret_env")
-                .optional()
-                .sensitive()
-                .write_only()
-                .describe("Secret environment variables: write-only (Terraform >= 1.11), never stored in plan or state."),
-        )
+        .attr(Attribute::string_map("secret_env").optional().sensitive().write_only().describe(
+            "Secret environment variables: write-only (Terraform >= 1.11), never stored in plan or state. The `docker` and \
+`aws_lambda` platforms compare them with the running app at plan time (values are never stored, only compared), so a \
+rotated secret plans a new generation by itself; elsewhere change `secret_env_version`.",
+        ))
+        .attr(Attribute::number("secret_env_version").optional().describe(
+            "Any number; changing it deploys a new generation with the current `secret_env` (rotation on platforms that cannot \
+compare secrets with the running app, or to force a restart).",
+        ))
         .attr(Attribute::string_map("labels").optional().describe("Labels (tags) applied to what the deployment creates."))
         .attr(Attribute::number("keep").default(number(1)).describe("How many older generations to keep for rollback (default 1)."))
         .attr(Attribute::number("generation").computed().describe("The current generation: 1 on create, +1 on every change."))
@@ -178,11 +214,15 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
         }
     }
 
-    async fn modify_plan(&self, _ctx: &Ctx, req: PlanRequest<'_>, planned: &mut Planned, _diags: &mut Diagnostics) {
-        let state = &mut planned.state;
-        if state.is_null() {
+    async fn modify_plan(&self, ctx: &Ctx, req: PlanRequest<'_>, planned: &mut Planned, diags: &mut Diagnostics) {
+        if planned.state.is_null() {
             return;
         }
+        let secrets_rotated = !req.prior.is_null()
+            && !planned.changed
+            && str_attr(req.prior, "status").as_deref() == Some(status::READY)
+            && self.secret_env_differs(ctx, req.prior, req.config, req.prior_private, diags).await;
+        let state = &mut planned.state;
         let name = req.config.attr("name").and_then(Value::as_str).map(str::to_string);
         let set_id = |state: &mut Value, generation: u64| {
             set_attr(state, "id", name.as_deref().map(|n| Value::string(deployment_id(n, generation))).unwrap_or(Value::Unknown));
@@ -193,7 +233,7 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
             return;
         }
         let prior_status = str_attr(req.prior, "status").unwrap_or_default();
-        let redeploy = planned.changed || prior_status != status::READY;
+        let redeploy = planned.changed || prior_status != status::READY || secrets_rotated;
         if !redeploy {
             set_id(state, generation_of(req.prior));
             return;
@@ -205,7 +245,7 @@ upgrades in place where names are fixed); `keep` older generations stay for roll
         set_attr(state, "url", Value::Unknown);
         if let Some(platform) = chosen_platform(state, Role::Platform) {
             if let Some(block) = attr_mut(state, platform.name) {
-                for field in (platform.block)().fields.iter().filter(|f| f.presence == app_spec::Presence::Computed) {
+                for field in (platform.spec)().fields.iter().filter(|f| f.presence == app_spec::Presence::Computed) {
                     set_attr(block, field.name, Value::Unknown);
                 }
             }

@@ -18,20 +18,18 @@ pub fn all() -> Vec<Arc<dyn crate::framework::Resource>> {
     vec![Arc::new(build::AppBuild), Arc::new(deployment::AppDeployment), Arc::new(release::AppRelease)]
 }
 
-fn field_type(ty: FieldType) -> Type {
+fn field_type(ty: &FieldType) -> Type {
     match ty {
         FieldType::String => Type::String,
         FieldType::Number => Type::Number,
         FieldType::Bool => Type::Bool,
-        FieldType::StringList => Type::List(Box::new(Type::String)),
-        FieldType::StringMap => Type::Map(Box::new(Type::String)),
-        FieldType::NumberList => Type::List(Box::new(Type::Number)),
-        FieldType::NumberMap => Type::Map(Box::new(Type::Number)),
+        FieldType::List(inner) => Type::List(Box::new(field_type(inner))),
+        FieldType::Map(inner) => Type::Map(Box::new(field_type(inner))),
     }
 }
 
 fn field_attribute(f: &FieldSpec) -> Attribute {
-    let mut a = Attribute::of(f.name, field_type(f.ty)).describe(f.description);
+    let mut a = Attribute::of(f.name, field_type(&f.ty)).describe(f.description);
     a = match f.presence {
         Presence::Required => a.required(),
         Presence::Optional => a.optional(),
@@ -53,15 +51,25 @@ fn field_attribute(f: &FieldSpec) -> Attribute {
     a
 }
 
-/// The Terraform block of a block spec, nested blocks (single) included.
+/// The Terraform block of a declared block: its attributes and nested blocks.
 pub fn spec_block(spec: &BlockSpec) -> Block {
-    let block = spec.fields.iter().fold(Block::new(spec.description), |b, f| b.attr(field_attribute(f)));
-    spec.blocks.iter().fold(block, |b, nested| b.block(nested.name, Nesting::Single, spec_block(nested)))
+    block_with_description(spec, spec.description)
+}
+
+fn block_with_description(spec: &BlockSpec, description: &str) -> Block {
+    let block = spec.fields.iter().fold(Block::new(description), |b, f| b.attr(field_attribute(f)));
+    spec.blocks.iter().fold(block, |b, nested| {
+        let nesting = match nested.nesting {
+            app_spec::Nesting::Single => Nesting::Single,
+            app_spec::Nesting::List => Nesting::List,
+        };
+        b.block(nested.name, nesting, block_with_description(&nested.block, nested.description))
+    })
 }
 
 /// The Terraform block of one ready catalog entry.
 pub fn platform_block(p: &PlatformSpec) -> Block {
-    spec_block(&(p.block)())
+    spec_block(&(p.spec)())
 }
 
 /// Adds one optional single block per ready catalog entry of `role`. Planned entries get no block:

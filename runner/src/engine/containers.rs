@@ -320,6 +320,23 @@ impl DockerEngine {
         }
     }
 
+    /// A container's environment (`Config.Env`). Kept out of [`ContainerInfo`] because it holds
+    /// secret values: only the secret comparison at plan time reads it, and never logs it.
+    pub async fn container_env(&self, container: &str) -> Result<Option<BTreeMap<String, String>>, EngineError> {
+        match self.docker.inspect_container(container, None).await {
+            Ok(c) => Ok(Some(
+                c.config
+                    .and_then(|c| c.env)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|pair| pair.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+                    .collect(),
+            )),
+            Err(e) if is_not_found(&e) => Ok(None),
+            Err(e) => Err(api(format!("inspecting container {container}"), e)),
+        }
+    }
+
     /// Stops a container (SIGTERM, SIGKILL after `grace`) so its restart policy leaves it
     /// stopped. `false` when it did not exist; stopping a stopped container is not an error.
     pub async fn stop_container(&self, container: &str, grace: std::time::Duration) -> Result<bool, EngineError> {

@@ -304,8 +304,8 @@ impl Desired {
             architecture: config.architecture.clone().unwrap_or_else(|| spec::DEFAULT_ARCHITECTURE.to_string()),
             env,
             secret_keys: request.secret_env.keys().cloned().collect(),
-            subnet_ids: vpc.subnet_ids.unwrap_or_default().into_iter().collect(),
-            security_group_ids: vpc.security_group_ids.unwrap_or_default().into_iter().collect(),
+            subnet_ids: vpc.subnet_ids.into_iter().collect(),
+            security_group_ids: vpc.security_group_ids.into_iter().collect(),
             tags,
         }
     }
@@ -997,6 +997,16 @@ async fn status_of(
         return import(ctx, aws, lambda, config, function, &live, request).await;
     };
     let generation = prior.generation;
+    let secret_env_differs = if request.compare_secret_env {
+        let live_env: std::collections::BTreeMap<String, String> = live_config
+            .environment()
+            .and_then(|e| e.variables())
+            .map(|v| v.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+            .unwrap_or_default();
+        app_spec::job::secret_env_differs(&request.secret_env, &live_env, &record.secret_env_keys)
+    } else {
+        Vec::new()
+    };
     let mut request = request.clone();
     // Status requests carry no secret values; the names were recorded at deploy time.
     for key in &record.secret_env_keys {
@@ -1035,6 +1045,7 @@ async fn status_of(
         url: None,
         computed,
         record: serde_json::to_value(&record).unwrap_or(Json::Null),
+        secret_env_differs,
         ..Default::default()
     })?;
     if drift.is_empty() {
@@ -1124,6 +1135,7 @@ async fn import(
         computed,
         record: serde_json::to_value(&record).unwrap_or(Json::Null),
         observed: Some(observed),
+        ..Default::default()
     })
 }
 

@@ -202,7 +202,7 @@ impl ReleaseJob<'_> {
         // The alias.
         let live = get_alias(self.aws, &self.lambda, &function, &alias).await?;
         self.alias_exists = live.is_some();
-        let weight = self.config.traffic.as_ref().and_then(|t| t.weight).unwrap_or(100).clamp(1, 100);
+        let weight = self.config.traffic.as_ref().map_or(100, |t| t.weight).clamp(1, 100);
         let previous = self
             .prior_record
             .as_ref()

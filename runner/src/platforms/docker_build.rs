@@ -103,9 +103,15 @@ pub(crate) fn normalize(mut record: BuildRecord) -> BuildRecord {
     record
 }
 
-/// Copies the provider's labels into `record` (`read_labels`).
+/// What an import finds (`read_labels`): the configuration the provider wrote into the image's
+/// label, or, for an image this provider did not build but a registry holds, a `docker_pull` of it.
 pub(crate) fn apply_labels(record: &mut BuildRecord, image_labels: &BTreeMap<String, String>) {
-    record.build_config = image_labels.get(labels::BUILD_CONFIG).cloned();
+    let written = image_labels.get(labels::BUILD_CONFIG).and_then(|label| serde_json::from_str::<serde_json::Value>(label).ok());
+    record.observed = match written {
+        Some(config) => Some(config),
+        None if record.digest.is_some() => Some(serde_json::json!({ "docker_pull": { "image": record.image } })),
+        None => None,
+    };
     if let Some(hash) = image_labels.get(labels::SOURCE_HASH) {
         record.source_hash = hash.clone();
     }
@@ -569,7 +575,7 @@ mod tests {
         let restored: BuildRecord = serde_json::from_str(&status.result_json).expect("record");
         assert_eq!(restored.image_id, record.image_id);
         assert_eq!(restored.source_hash, "sha256:0123456789abcdef0123");
-        assert_eq!(restored.build_config.as_deref(), Some("{\"docker\":{}}"));
+        assert_eq!(restored.observed, Some(json!({"docker": {}})));
 
         DockerBuild.destroy(&ctx, &request, Some(&record)).await.expect("destroy");
         assert!(engine.inspect_image(&record.tag).await.expect("inspect").is_none(), "the tag is gone");

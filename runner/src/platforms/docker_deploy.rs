@@ -43,8 +43,8 @@ use crate::engine::containers::{ContainerInfo, ContainerSpec, PublishedPort, LOG
 use crate::engine::docker::{DockerEngine, EngineError};
 use crate::platform::{to_json, Deployment, Destroyer, Outcome, Platform, PlatformError, Status};
 use app_spec::docker_deploy::{
-    container_name, default_network, labels as deploy_labels, parse_duration, parse_memory, DockerDeployConfig, DockerDeployRecord,
-    GenerationRecord, DEFAULT_BIND_ADDRESS, DEFAULT_RESTART, ROUTER_UPSTREAM_FILE,
+    container_name, default_network, labels as deploy_labels, DockerDeployConfig, DockerDeployRecord, GenerationRecord,
+    DEFAULT_BIND_ADDRESS, DEFAULT_RESTART, ROUTER_UPSTREAM_FILE,
 };
 use app_spec::job::{labels, status, DeploymentRecord, DeploymentRequest};
 use async_trait::async_trait;
@@ -91,8 +91,10 @@ pub struct Health {
 fn duration(value: Option<&String>, field: &str, default: Duration) -> Result<Duration, PlatformError> {
     match value.map(|v| v.trim()).filter(|v| !v.is_empty()) {
         None => Ok(default),
-        Some(text) => parse_duration(text).filter(|d| !d.is_zero()).ok_or_else(|| {
-            PlatformError::InvalidRequest(format!("health_check.{field} = {text:?} is not a duration like `500ms`, `2s` or `1m`"))
+        Some(text) => app_spec::units::parse_positive_duration(text).map_err(|e| {
+            PlatformError::InvalidRequest(format!(
+                "health_check.{field} = {text:?} is not a usable duration ({e}): write it like `500ms`, `2s` or `1m`"
+            ))
         }),
     }
 }
@@ -324,7 +326,7 @@ fn make_record(
         url,
         computed,
         record: serde_json::to_value(record).unwrap_or(Json::Null),
-        observed: None,
+        ..Default::default()
     }
 }
 
@@ -501,7 +503,7 @@ fn container_spec(
     container_labels.insert(deploy_labels::DEPLOYMENT_CONFIG.into(), deployment_config_label(request));
     let resources = config.resources.clone().unwrap_or_default();
     let memory = match resources.memory.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
-        Some(m) => Some(parse_memory(m).ok_or_else(|| {
+        Some(m) => Some(app_spec::units::parse_size(m).ok().and_then(|bytes| i64::try_from(bytes).ok()).ok_or_else(|| {
             PlatformError::InvalidRequest(format!("resources.memory = {m:?}: use bytes or a number with k, m or g, e.g. `256m`"))
         })?),
         None => None,
@@ -871,6 +873,11 @@ impl Status<Deployment> for DockerDeploy {
         let mut record = prior.clone();
         let docker = DockerDeployRecord { generations, ..prior_record.clone() };
         record.record = serde_json::to_value(&docker).unwrap_or(Json::Null);
+        record.secret_env_differs.clear();
+        if let (true, Some(info)) = (request.compare_secret_env, &current) {
+            let live = engine.container_env(&info.id).await.map_err(|e| engine_failure(ctx, e, &keep_json))?.unwrap_or_default();
+            record.secret_env_differs = app_spec::job::secret_env_differs(&request.secret_env, &live, &[]);
+        }
         let drift = match &current {
             Some(info) if info.running => {
                 if record.status == status::DRIFTED {

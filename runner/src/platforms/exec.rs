@@ -57,7 +57,7 @@ fn make_record(
         url,
         computed,
         record: serde_json::to_value(record).unwrap_or(Json::Null),
-        observed: None,
+        ..Default::default()
     }
 }
 
@@ -394,7 +394,7 @@ mod tests {
             url: None,
             computed: [("outputs".to_string(), json!({"id": "1"}))].into_iter().collect(),
             record: json!({"outputs": {"id": "1"}, "observed": {"replicas": 1, "tag": "v1"}}),
-            observed: None,
+            ..Default::default()
         }
     }
 

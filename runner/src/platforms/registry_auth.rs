@@ -182,7 +182,7 @@ mod tests {
 
     #[tokio::test]
     async fn explicit_credentials_need_a_password() {
-        let with = RegistryCredentials { username: Some("ci".into()), password: Some("pw".into()) };
+        let with = RegistryCredentials { username: "ci".into(), password: Some("pw".into()), password_version: None };
         let resolved = resolve_auth("127.0.0.1:5056/web", Some(&with), false).await.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(resolved, ResolvedAuth { auth: Some(RegistryAuth::new("ci", "pw")), source: AuthSource::Configuration });
         assert_eq!(registry_host("alpine"), "docker.io");
