@@ -178,3 +178,37 @@ pub fn planned_names(role: Role) -> Vec<&'static str> {
 pub fn find(role: Role, name: &str) -> Option<PlatformSpec> {
     all().into_iter().find(|p| p.role == role && p.name == name)
 }
+
+/// One declared block, wherever it sits.
+pub struct BlockEntry {
+    /// Where it is, e.g. `app_deployment.docker`, `app_build.registry`, `provider.aws`.
+    pub place: String,
+    pub spec: fn() -> BlockSpec,
+    pub validate: fn(&Json) -> Vec<FieldError>,
+    pub parse: fn(&Json) -> Result<(), String>,
+}
+
+impl BlockEntry {
+    fn of<T: Block>(place: &str) -> Self {
+        Self { place: place.to_string(), spec: T::spec, validate: T::validate, parse: parse_as::<T> }
+    }
+}
+
+/// Every block declared with `#[derive(Block)]` that reaches a schema: the ready builders,
+/// platforms and releasers, `app_build`'s `registry`, and the provider's `docker` and `aws`.
+pub fn every_block() -> Vec<BlockEntry> {
+    let resource = |role: Role| match role {
+        Role::Builder => "app_build",
+        Role::Platform => "app_deployment",
+        Role::Releaser => "app_release",
+    };
+    let mut blocks: Vec<BlockEntry> = all()
+        .into_iter()
+        .filter(|p| p.availability == Availability::Ready)
+        .map(|p| BlockEntry { place: format!("{}.{}", resource(p.role), p.name), spec: p.spec, validate: p.validate, parse: p.parse })
+        .collect();
+    blocks.push(BlockEntry::of::<crate::docker_build::RegistryConfig>("app_build.registry"));
+    blocks.push(BlockEntry::of::<crate::job::EngineSettings>("provider.docker"));
+    blocks.push(BlockEntry::of::<crate::job::AwsSettings>("provider.aws"));
+    blocks
+}

@@ -9,6 +9,8 @@
 // The derive names paths as `::app_spec::…`, also inside this crate.
 extern crate self as app_spec;
 
+#[cfg(any(test, feature = "proptest"))]
+pub mod arbitrary;
 pub mod aws_lambda;
 pub mod catalog;
 pub mod docker_build;
@@ -18,6 +20,9 @@ pub mod field;
 pub mod job;
 pub mod units;
 pub mod validate;
+
+#[cfg(test)]
+mod block_tests;
 
 pub use app_spec_derive::Block;
 pub use catalog::{Availability, PlatformSpec, Role};

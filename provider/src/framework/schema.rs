@@ -1,5 +1,6 @@
 //! Schema builder: attributes, nested blocks, nested attributes, plan modifiers.
 
+use super::AttrPath;
 use app_cty::{Type, Value};
 use std::collections::BTreeMap;
 
@@ -200,5 +201,31 @@ pub struct Schema {
 impl Schema {
     pub fn value_type(&self) -> Type {
         self.block.implied_type()
+    }
+}
+
+/// The paths of write-only attributes that `config` sets to a known value (nested single and list
+/// blocks included).
+pub fn write_only_values_set(block: &Block, config: &Value, at: &AttrPath, out: &mut Vec<AttrPath>) {
+    if config.is_null() || config.is_unknown() {
+        return;
+    }
+    for attr in block.attributes.iter().filter(|a| a.write_only) {
+        if config.attr(&attr.name).is_some_and(|v| !v.is_null() && !v.is_unknown()) {
+            out.push(at.clone().then_attr(&attr.name));
+        }
+    }
+    for nested in &block.blocks {
+        let value = config.attr(&nested.name).unwrap_or(&Value::Null);
+        match nested.nesting {
+            Nesting::Single | Nesting::Group => write_only_values_set(&nested.block, value, &at.clone().then_attr(&nested.name), out),
+            Nesting::List | Nesting::Set => {
+                for (i, item) in value.as_list().unwrap_or(&[]).iter().enumerate() {
+                    let index = i64::try_from(i).unwrap_or(i64::MAX);
+                    write_only_values_set(&nested.block, item, &at.clone().then_attr(&nested.name).then_index(index), out);
+                }
+            }
+            Nesting::Map => {}
+        }
     }
 }

@@ -335,8 +335,11 @@ fn keep_matching_digests(prior: &Value, builder: &PlatformSpec, planned: &mut Pl
             kept = true;
         }
     }
-    if kept {
-        planned.changed = !config_view_equal(&schema.block, prior, &planned.state);
+    if kept && config_view_equal(&schema.block, prior, &planned.state) {
+        // Nothing the user controls changed: the plan is the prior state (the generic plan had
+        // marked the computed attributes unknown for what looked like a change).
+        planned.state = prior.clone();
+        planned.changed = false;
     }
 }
 
@@ -931,7 +934,7 @@ mod tests {
         assert!(planned.changed);
         keep_matching_digests(&prior, &docker(), &mut planned, &schema);
         assert!(!planned.changed, "matching values plan nothing");
-        assert_eq!(planned.state.attr("docker"), prior.attr("docker"));
+        assert_eq!(planned.state, prior);
 
         let other = value(serde_json::json!({"name": "web", "source": "app", "docker": {"build_args": {"VERSION": "2.0"}}}));
         let mut planned = crate::framework::plan::plan(&schema, &prior, &other, &other);

@@ -170,6 +170,10 @@ impl Provider for ProviderService {
         if let Some(cfg) = convert::decode(request.config.as_ref(), &r.ty, "resource configuration", &mut diags) {
             timeouts::validate(&cfg, &mut diags);
             r.resource.validate(&cfg, &mut diags);
+            let write_only_allowed = request.client_capabilities.as_ref().is_some_and(|c| c.write_only_attributes_allowed);
+            if !write_only_allowed {
+                write_only_unsupported(&r.schema, &cfg, &mut diags);
+            }
         }
         ok(pb::validate_resource_config::Response { diagnostics: convert::diagnostics(&diags) })
     }
@@ -348,5 +352,23 @@ impl Provider for ProviderService {
         tracing::warn!("Terraform asked the provider to stop: cancelling running jobs");
         let _ = self.stop.send(true);
         ok(pb::stop_provider::Response { error: String::new() })
+    }
+}
+
+/// Terraform before 1.11 does not know write-only attributes: it would keep the value in plan and
+/// state, and reject the provider's plan ("Provider produced invalid plan"). Say so up front.
+fn write_only_unsupported(schema: &crate::framework::Schema, config: &app_cty::Value, diags: &mut Diagnostics) {
+    let mut set = Vec::new();
+    crate::framework::schema::write_only_values_set(&schema.block, config, &crate::framework::AttrPath::root(), &mut set);
+    for path in set {
+        diags.error_at(
+            path.clone(),
+            "Write-only attribute needs Terraform 1.11 or later",
+            format!(
+                "`{path}` is write-only: its value is used by the apply and never stored in plan or state, which this Terraform \
+(older than 1.11) cannot do. Upgrade Terraform to 1.11 or later (or OpenTofu 1.11), or leave `{path}` unset and pass \
+the value another way, e.g. as a sensitive variable in `env` (it is then stored in state)."
+            ),
+        );
     }
 }

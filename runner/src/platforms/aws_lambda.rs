@@ -271,7 +271,7 @@ impl EcrImage {
 
 /// What the deployment wants the function to be.
 #[derive(Debug, Clone, PartialEq)]
-struct Desired {
+pub(crate) struct Desired {
     memory: i32,
     timeout: i32,
     ephemeral_storage: i32,
@@ -289,7 +289,7 @@ fn as_i32(value: Option<i64>, default: i64) -> i32 {
 }
 
 impl Desired {
-    fn new(request: &DeploymentRequest, config: &LambdaConfig) -> Self {
+    pub(crate) fn new(request: &DeploymentRequest, config: &LambdaConfig) -> Self {
         let mut env = request.env.clone();
         env.extend(request.secret_env.iter().map(|(k, v)| (k.clone(), v.clone())));
         let mut tags: BTreeMap<String, String> = config.tags.clone().unwrap_or_default();

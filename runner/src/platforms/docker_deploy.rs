@@ -481,7 +481,7 @@ async fn ensure_image(ctx: &JobContext, engine: &DockerEngine, image: &str, keep
     }
 }
 
-fn container_spec(
+pub(crate) fn container_spec(
     request: &DeploymentRequest,
     config: &DockerDeployConfig,
     image: &str,

@@ -64,3 +64,6 @@ pub fn builtin() -> Plugins {
         ],
     }
 }
+
+#[cfg(test)]
+mod request_properties;

@@ -77,6 +77,20 @@ pub fn terraforms() -> Vec<PathBuf> {
     found
 }
 
+/// A Terraform older than write-only attributes (1.11), installed by `scripts/install-terraform.sh`
+/// and named in `$APP_CACHE/terraform-legacy`.
+pub fn legacy_terraform() -> PathBuf {
+    let cache = std::env::var_os("APP_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/terraform-provider-app"));
+    let file = cache.join("terraform-legacy");
+    let text = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("no legacy Terraform named in {} ({e}); run scripts/install-terraform.sh", file.display()));
+    let path = PathBuf::from(text.trim());
+    assert!(path.is_file(), "{} names {}, which does not exist; run scripts/install-terraform.sh", file.display(), path.display());
+    path
+}
+
 /// A finished terraform command.
 #[derive(Debug)]
 pub struct Run {

@@ -61,6 +61,10 @@ fn bad_input_gets_diagnostics_on_the_attribute() {
             ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  kubernetes {}\n}\n", "Unsupported block type", 3),
             ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  docker {}\n}\n", "Missing image", 0),
             ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  exec {\n    create = [\"true\"]\n  }\n  timeouts {\n    create = \"soon\"\n  }\n}\n", "Invalid duration", 7),
+            // Values that overflowed the old parsers (the provider task panicked: "Request cancelled").
+            ("resource \"app_deployment\" \"a\" {\n  name  = \"a\"\n  image = \"x\"\n  docker {\n    ports = [8080]\n    health_check {\n      interval = \"18446744073709551615s1s\"\n    }\n  }\n}\n", "Invalid duration", 7),
+            ("resource \"app_deployment\" \"a\" {\n  name  = \"a\"\n  image = \"x\"\n  docker {\n    resources {\n      memory = \"99999999999999999999g\"\n    }\n  }\n}\n", "Invalid size", 6),
+            ("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  exec {\n    create = [\"true\"]\n  }\n  timeouts {\n    create = \"99999999999999999999999h\"\n  }\n}\n", "Invalid duration", 7),
         ];
         let offset = app_acceptance::REQUIRED_PROVIDERS.lines().count() as u64 + 1;
         for (config, summary, line) in cases {
@@ -257,4 +261,29 @@ resource "app_deployment" "slow" {
 fn kill(pid: i32, signal: i32) -> i32 {
     // SAFETY: kill(2) has no memory effects; a negative pid addresses a process group we created.
     unsafe { libc::kill(pid, signal) }
+}
+
+/// Terraform before 1.11 knows no write-only attributes: a configuration that sets one gets the
+/// provider's diagnostic on that attribute (naming the version needed and the alternative), not
+/// Terraform's "Provider produced invalid plan … This is a bug in the provider".
+#[test]
+fn write_only_values_on_terraform_before_1_11_get_a_diagnostic() {
+    let legacy = app_acceptance::legacy_terraform();
+    let wd = Workdir::new(&legacy, "legacy-write-only");
+    assert!(wd.version().contains(" v1.6."), "the legacy Terraform is {}", wd.version());
+    wd.write_main(
+        "variable \"token\" {\n  type      = string\n  sensitive = true\n  default   = \"s3cr3t\"\n}\n\nresource \"app_deployment\" \"a\" {\n  name       = \"a\"\n  secret_env = { TOKEN = var.token }\n  exec {\n    create = [\"true\"]\n  }\n}\n",
+    );
+    let plan = wd.run(&["plan", "-no-color", "-input=false"]);
+    assert_ne!(plan.code, 0, "{}", plan.all());
+    let text = plan.all();
+    assert!(text.contains("Write-only attribute needs Terraform 1.11 or later"), "{text}");
+    assert!(text.contains("secret_env"), "names the attribute: {text}");
+    assert!(!text.contains("bug in the provider"), "{text}");
+    assert!(!text.contains("s3cr3t"), "{text}");
+
+    // Without the write-only value the same Terraform plans normally.
+    wd.write_main("resource \"app_deployment\" \"a\" {\n  name = \"a\"\n  exec {\n    create = [\"true\"]\n  }\n}\n");
+    let (code, plan) = wd.plan_code();
+    assert_eq!(code, 2, "{}", plan.all());
 }
