@@ -7,6 +7,7 @@
 //! (jobs sent to app-runner, which does all platform work).
 
 pub mod config;
+pub mod docs;
 pub mod framework;
 pub mod plugin;
 pub mod resources;

@@ -59,6 +59,11 @@ pub trait Resource: Send + Sync {
     /// Turns an import ID into a state that `read` then refreshes.
     async fn import(&self, ctx: &Ctx, id: &str) -> ReadResult;
 
+    /// How `terraform import` names an existing object of this type (Markdown, for the docs).
+    fn import_syntax(&self) -> &'static str {
+        ""
+    }
+
     /// Upgrades a stored state (JSON, per the schema of `from_version`) to the current schema.
     /// The default keeps the state as it is, which is right when only the version is equal.
     fn upgrade_state(&self, _from_version: i64, state: serde_json::Value) -> Result<serde_json::Value, String> {

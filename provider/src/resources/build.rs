@@ -821,6 +821,14 @@ Known at plan time once the build exists; a changed tree shows here, with a warn
         super::destroyed(ctx.runner.run(job, &mut stop).await, "build", &name, prior, private)
     }
 
+    fn import_syntax(&self) -> &'static str {
+        "By the image's immutable reference: `repository@sha256:<digest>` for a pushed image, `sha256:<image ID>` for one in the \
+local engine. The configuration comes back from the image's labels (build-argument values only as salted digests: a \
+configuration with the same values plans nothing); an image this provider did not build imports as `docker_pull`.\n\n\
+```shell\nterraform import app_build.web 127.0.0.1:5000/web@sha256:4f1c…\n```\n\nOr with an `import` block: \
+`import { to = app_build.web  id = \"127.0.0.1:5000/web@sha256:4f1c…\" }`."
+    }
+
     async fn import(&self, _ctx: &Ctx, id: &str) -> ReadResult {
         let mut diags = Diagnostics::new();
         let id = id.trim();

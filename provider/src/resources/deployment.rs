@@ -174,7 +174,7 @@ rotated secret plans a new generation by itself; elsewhere change `secret_env_ve
 compare secrets with the running app, or to force a restart).",
         ))
         .attr(Attribute::string_map("labels").optional().describe("Labels (tags) applied to what the deployment creates."))
-        .attr(Attribute::number("keep").default(number(1)).describe("How many older generations to keep for rollback (default 1)."))
+        .attr(Attribute::number("keep").default(number(1)).describe("How many older generations to keep for rollback."))
         .attr(Attribute::number("generation").computed().describe("The current generation: 1 on create, +1 on every change."))
         .attr(Attribute::string("url").computed().describe("This generation's own address, if the platform has one."))
         .attr(Attribute::string("status").computed().describe("`ready`, or `failed` / `drifted` (the next apply redeploys)."));
@@ -401,6 +401,13 @@ compare secrets with the running app, or to force a restart).",
         let job = self.job(Operation::Destroy, &platform, &request, private, Some(timeout));
         let mut stop = ctx.stop.clone();
         super::destroyed(ctx.runner.run(job, &mut stop).await, "deployment", &name, prior, private)
+    }
+
+    fn import_syntax(&self) -> &'static str {
+        "As `<platform>:<name>` (the newest running generation) or `<platform>:<name>/<generation>`; the platform reads back \
+the configuration (`secret_env` excepted: it is write-only). Platforms that cannot be read back (`exec`) import from their \
+configuration as JSON.\n\n```shell\nterraform import app_deployment.web docker:web\nterraform import app_deployment.api aws_lambda:api\n\
+terraform import app_deployment.site '{\"name\":\"site\",\"exec\":{\"create\":[\"./deploy.sh\"]}}'\n```"
     }
 
     async fn import(&self, _ctx: &Ctx, id: &str) -> ReadResult {

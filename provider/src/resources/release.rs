@@ -309,6 +309,11 @@ impl Resource for AppRelease {
         super::destroyed(ctx.runner.run(job, &mut stop).await, "release", &name, prior, private)
     }
 
+    fn import_syntax(&self) -> &'static str {
+        "By the release's name when it equals the deployment's (`web`), or as `<release name>/<deployment ID>` \
+(`web/web/2`); the releaser reads back its port, target and generation.\n\n```shell\nterraform import app_release.web web\n```"
+    }
+
     /// `terraform import app_release.web <name>/<deployment ID>`, e.g. `web/web/2`, or just the
     /// release name when it equals the deployment's (`web`): the read then finds its router.
     async fn import(&self, _ctx: &Ctx, id: &str) -> ReadResult {

@@ -28,6 +28,29 @@ fn schema_lists_three_resources_and_is_stable() {
         assert_eq!(deployment["block_types"]["exec"]["nesting_mode"], "single");
         assert_eq!(deployment["block_types"]["exec"]["block"]["attributes"]["create"]["required"], true);
         assert!(ours["provider"]["block"]["attributes"]["runner_env"].is_object());
+
+        // The registry docs document every attribute and block Terraform lists.
+        let docs = app_acceptance::repo_root().join("docs");
+        fn names(block: &serde_json::Value, out: &mut Vec<String>) {
+            out.extend(block["attributes"].as_object().into_iter().flat_map(|m| m.keys().cloned()));
+            for (name, nested) in block["block_types"].as_object().into_iter().flatten() {
+                out.push(name.clone());
+                names(&nested["block"], out);
+            }
+        }
+        let mut pages = vec![("index.md".to_string(), &ours["provider"]["block"])];
+        for resource in &resources {
+            pages.push((format!("resources/{resource}.md"), &ours["resource_schemas"][*resource]["block"]));
+        }
+        for (page, block) in pages {
+            let text = std::fs::read_to_string(docs.join(&page)).unwrap_or_else(|e| panic!("docs/{page}: {e}"));
+            let mut all = Vec::new();
+            names(block, &mut all);
+            assert!(all.len() > 3, "{page}: {all:?}");
+            for name in all {
+                assert!(text.contains(&format!("`{name}`")), "docs/{page} does not document `{name}`");
+            }
+        }
     });
 }
 
