@@ -194,7 +194,8 @@ fn attribute_line(out: &mut String, a: &Attribute) {
 /// `#### Required` / `Optional` / `Read-Only` lists of a block's attributes and nested blocks,
 /// then one `Nested Schema` section per nested block. `prefix` names the block (`docker.`).
 fn schema_section(out: &mut String, block: &Block, prefix: &str) {
-    let groups: [(&str, fn(&Attribute) -> bool); 3] =
+    type Belongs = fn(&Attribute) -> bool;
+    let groups: [(&str, Belongs); 3] =
         [("Required", |a| a.required), ("Optional", |a| a.optional), ("Read-Only", |a| a.computed && !a.optional)];
     for (title, belongs) in groups {
         let attrs: Vec<&Attribute> = block.attributes.iter().filter(|a| belongs(a)).collect();
