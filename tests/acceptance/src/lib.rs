@@ -319,3 +319,45 @@ pub fn start_provider(binary: &Path, envs: &[(&str, &str)]) -> (std::process::Ch
     }
     (child, line)
 }
+
+/// moto's endpoint (`scripts/moto.sh` starts it; `scripts/test.sh` exports it).
+pub fn moto() -> String {
+    std::env::var("APP_TEST_MOTO_ENDPOINT")
+        .expect("APP_TEST_MOTO_ENDPOINT is unset: run the tests through scripts/test.sh (it starts moto)")
+}
+
+/// Runs boto3 (from moto's virtualenv) against moto: `code` sees `lam`, `iam` and `json`, and
+/// prints its answer.
+pub fn aws(code: &str) -> String {
+    let cache = std::env::var_os("APP_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/terraform-provider-app"));
+    let python = cache.join("moto/venv/bin/python");
+    let script = format!(
+        "import boto3, json\nkw = dict(endpoint_url={:?}, region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\nlam = boto3.client('lambda', **kw)\niam = boto3.client('iam', **kw)\n{code}\n",
+        moto()
+    );
+    let out = Command::new(&python).arg("-c").arg(&script).output().unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
+    assert!(out.status.success(), "boto3 failed: {}\n{script}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+pub fn aws_json(code: &str) -> serde_json::Value {
+    serde_json::from_str(&aws(code)).expect("boto3 printed JSON")
+}
+
+/// A working directory for AWS tests: test credentials for moto, no shared config, no metadata.
+pub fn lambda_workdir(wd: &Workdir) -> Workdir {
+    let mut w = Workdir::new(&wd.terraform, "lambda");
+    for (k, v) in [
+        ("AWS_ACCESS_KEY_ID", "testing"),
+        ("AWS_SECRET_ACCESS_KEY", "testing-secret-key"),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+        ("AWS_CONFIG_FILE", "/dev/null"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
+    ] {
+        w.env.insert(k.to_string(), v.to_string());
+    }
+    w
+}

@@ -3,55 +3,13 @@
 //! function URL, drift, validation, import and destroy — checked through the AWS API (boto3 from
 //! moto's virtualenv).
 
-use app_acceptance::{for_each_terraform, Workdir};
-use std::path::PathBuf;
-use std::process::Command;
-
-const ACCOUNT_REPO: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/acc-lambda";
-
-fn moto() -> String {
-    std::env::var("APP_TEST_MOTO_ENDPOINT")
-        .expect("APP_TEST_MOTO_ENDPOINT is unset: run the tests through scripts/test.sh (it starts moto)")
-}
+use app_acceptance::{aws, aws_json, for_each_terraform, lambda_workdir as workdir, moto, Workdir};
 
 fn digest(n: u8) -> String {
     format!("sha256:{}", format!("{n:02x}").repeat(32))
 }
 
-/// Runs boto3 (from moto's virtualenv) against moto: `code` sees `lam`, `iam` and `json`, and
-/// prints its answer.
-fn aws(code: &str) -> String {
-    let cache = std::env::var_os("APP_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/terraform-provider-app"));
-    let python = cache.join("moto/venv/bin/python");
-    let script = format!(
-        "import boto3, json\nkw = dict(endpoint_url={:?}, region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')\nlam = boto3.client('lambda', **kw)\niam = boto3.client('iam', **kw)\n{code}\n",
-        moto()
-    );
-    let out = Command::new(&python).arg("-c").arg(&script).output().unwrap_or_else(|e| panic!("run {}: {e}", python.display()));
-    assert!(out.status.success(), "boto3 failed: {}\n{script}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn aws_json(code: &str) -> serde_json::Value {
-    serde_json::from_str(&aws(code)).expect("boto3 printed JSON")
-}
-
-fn workdir(wd: &Workdir) -> Workdir {
-    let mut w = Workdir::new(&wd.terraform, "lambda");
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing-secret-key"),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-        ("AWS_CONFIG_FILE", "/dev/null"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null"),
-    ] {
-        w.env.insert(k.to_string(), v.to_string());
-    }
-    w
-}
+const ACCOUNT_REPO: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/acc-lambda";
 
 fn config(function: &str, image: &str, weight: Option<u32>) -> String {
     let traffic = weight.map(|w| format!("    traffic {{\n      weight = {w}\n    }}\n")).unwrap_or_default();
