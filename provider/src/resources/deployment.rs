@@ -42,6 +42,27 @@ pub fn parse_deployment_id(id: &str) -> (&str, Option<u64>) {
     }
 }
 
+/// Keys of a JSON configuration (nested blocks included) that the schema lacks, named with their
+/// path (`exec.bogus`); `None` when all are known or the text is not a JSON object.
+fn unknown_keys(json: &str, block: &crate::framework::Block) -> Option<String> {
+    fn walk(value: &serde_json::Value, block: &crate::framework::Block, at: &str, out: &mut Vec<String>) {
+        let Some(map) = value.as_object() else { return };
+        for (key, v) in map {
+            if block.attribute(key).is_some() {
+                continue;
+            }
+            match block.nested_block(key) {
+                Some(nested) => walk(v, &nested.block, &format!("{at}{key}."), out),
+                None => out.push(format!("`{at}{key}`")),
+            }
+        }
+    }
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    let mut unknown = Vec::new();
+    walk(&value, block, "", &mut unknown);
+    (!unknown.is_empty()).then(|| unknown.join(", "))
+}
+
 fn generation_of(state: &Value) -> u64 {
     state.attr("generation").and_then(Value::as_number).and_then(Number::as_u64).unwrap_or(0)
 }
@@ -417,6 +438,13 @@ terraform import app_deployment.site '{\"name\":\"site\",\"exec\":{\"create\":[\
         let state = if trimmed.starts_with('{') {
             // Platforms that cannot be read back (exec) are imported from their configuration,
             // written as JSON: `jsonencode({ name = "web", exec = { create = [...] } })`.
+            if let Some(unknown) = unknown_keys(trimmed, &self.schema().block) {
+                diags.error(
+                    "Invalid import ID",
+                    format!("The import ID's JSON has {unknown}, which app_deployment does not have; remove it or fix its name."),
+                );
+                return ReadResult { state: Value::Null, private: Vec::new(), diags };
+            }
             match app_cty::json::decode(trimmed.as_bytes(), &ty) {
                 Ok(v) => v,
                 Err(e) => {

@@ -210,11 +210,12 @@ impl Resource for AppRelease {
         set_attr(state, "released_generation", target);
         if moves {
             set_attr(state, "status", Value::Unknown);
-            // The URL stays unless the releaser block changes.
+            // The URL stays unless the releaser block changes: what refers to it does not move.
             let block_changed = chosen_platform(state, Role::Releaser).is_none_or(|p| req.prior.attr(p.name) != state.attr(p.name));
-            if req.prior.is_null() || block_changed {
-                set_attr(state, "url", Value::Unknown);
-            }
+            // A drifted or failed release may get a new address (e.g. a function URL created again).
+            let same_address = !req.prior.is_null() && !block_changed && prior_status == status::READY;
+            let url = if same_address { req.prior.attr("url").cloned().unwrap_or(Value::Unknown) } else { Value::Unknown };
+            set_attr(state, "url", url);
         }
     }
 
