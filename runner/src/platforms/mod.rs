@@ -6,6 +6,7 @@ pub mod docker_build;
 pub mod docker_deploy;
 pub mod docker_pull;
 pub mod docker_release;
+pub mod dry_run;
 pub mod exec;
 pub mod registry_auth;
 
