@@ -119,7 +119,7 @@
 mod os;
 mod proxy;
 
-pub use os::{exit_on_termination, raise_open_files_limit};
+pub use os::{exit_on_termination, raise_open_files_limit, set_listen_backlog};
 pub use proxy::serve;
 
 use std::fmt::Display;
@@ -139,6 +139,9 @@ pub const MAX_CONNECTIONS_LIMIT: usize = 500_000;
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// Descriptors besides two per connection: stdio, the epoll set, the listener, the upstream file.
 pub const SPARE_FILES: usize = 32;
+/// Connections the kernel queues for `accept` (capped by the kernel at `net.core.somaxconn`, 4096
+/// by default): where new connections wait at the cap and during bursts.
+pub const LISTEN_BACKLOG: i32 = 4096;
 /// Upstream files longer than this are malformed.
 const MAX_FILE_LEN: u64 = 512;
 
@@ -271,6 +274,9 @@ pub fn run_serve(options: &ServeOptions) -> u8 {
             return 1;
         }
     };
+    if let Err(e) = set_listen_backlog(&listener, LISTEN_BACKLOG) {
+        log(format_args!("cannot lengthen the listen queue to {LISTEN_BACKLOG}: {e}; keeping the default"));
+    }
     let local = listener.local_addr().unwrap_or(*listen);
     log(format_args!(
         "{VERSION} listening on {local} (upstream file {}, at most {} connections, idle timeout {:?})",

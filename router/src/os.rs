@@ -1,4 +1,5 @@
-//! The two things std does not offer: signal handlers for PID 1 and raising the open files limit.
+//! What std does not offer: signal handlers for PID 1, raising the open files limit and a listen
+//! backlog of one's choice.
 //! The only `unsafe` code in this crate, each block a single C library call.
 
 use std::io;
@@ -22,6 +23,24 @@ pub fn exit_on_termination() -> io::Result<()> {
 
 #[cfg(not(unix))]
 pub fn exit_on_termination() -> io::Result<()> {
+    Ok(())
+}
+
+/// Sets the length of `listener`'s queue of connections not yet accepted (std listens with 128;
+/// Linux takes a second `listen` as a new length, capped at `net.core.somaxconn`).
+#[cfg(unix)]
+#[allow(unsafe_code)]
+pub fn set_listen_backlog(listener: &std::net::TcpListener, backlog: i32) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor is open (borrowed from `listener`) and `listen` takes no pointers.
+    if unsafe { libc::listen(listener.as_raw_fd(), backlog) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub fn set_listen_backlog(_listener: &std::net::TcpListener, _backlog: i32) -> io::Result<()> {
     Ok(())
 }
 

@@ -31,13 +31,25 @@ fn router_process() {
 
 /// `app-router serve --listen <listen> --upstream-file <file> <extra...>` as a child process.
 fn router_command(listen: &str, file: &Path, extra: &[&str]) -> Command {
+    wrapped_router_command(&[], listen, file, extra)
+}
+
+/// [`router_command`] run by `wrapper` (a program and its arguments, then the router's).
+fn wrapped_router_command(wrapper: &[&str], listen: &str, file: &Path, extra: &[&str]) -> Command {
     let exe = std::env::current_exe().expect("test executable");
     let mut args = format!("serve\n--listen\n{listen}\n--upstream-file\n{}", file.display());
     for arg in extra {
         args.push('\n');
         args.push_str(arg);
     }
-    let mut command = Command::new(exe);
+    let mut command = match wrapper.split_first() {
+        Some((program, wrapper_args)) => {
+            let mut command = Command::new(program);
+            command.args(wrapper_args).arg(exe);
+            command
+        }
+        None => Command::new(exe),
+    };
     command.args(["router_process", "--exact", "--nocapture", "--test-threads=1", "-q"]).env(CHILD_ARGS, args);
     command
 }
@@ -303,4 +315,22 @@ fn an_idle_connection_is_closed_after_the_idle_timeout() {
     let closed_after = start.elapsed();
     assert!(closed_after < Duration::from_secs(4), "the idle connection was closed only after {closed_after:?}");
     assert_eq!(busy.ask("pong"), "a:pong");
+}
+
+#[test]
+fn a_low_open_files_limit_lowers_the_cap() {
+    let file = std::env::temp_dir().join(format!("app-router-test-{}-nofile", std::process::id()));
+    // 48 descriptors: 32 spare, 2 per connection: 8 connections instead of 4096.
+    let mut command = wrapped_router_command(&["prlimit", "--nofile=48:48", "--"], "127.0.0.1:0", &file, &[]);
+    let mut router = Router::spawn(&mut command, file);
+    router.wait_log("the open files limit (RLIMIT_NOFILE) is 48, enough for 8 connections, not --max-connections 4096: serving at most 8");
+    router.wait_log("at most 8 connections");
+
+    // Not even one connection fits: exit 1, saying what to raise.
+    let out = wrapped_router_command(&["prlimit", "--nofile=33:33", "--"], "127.0.0.1:0", Path::new("/nonexistent"), &[])
+        .output()
+        .expect("run the router under prlimit (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("too low for any connection; raise the hard limit"), "{stderr}");
 }

@@ -99,7 +99,11 @@ pub struct HttpUpstream {
 
 impl HttpUpstream {
     pub fn start() -> Self {
-        let mut listener = MioListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind the HTTP upstream");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the HTTP upstream");
+        // Room for the router's connects while this thread is busy (std's default queue is 128).
+        app_router::set_listen_backlog(&listener, app_router::LISTEN_BACKLOG).expect("lengthen the upstream's listen queue");
+        listener.set_nonblocking(true).expect("non-blocking upstream listener");
+        let mut listener = MioListener::from_std(listener);
         let addr = listener.local_addr().expect("upstream address");
         let open = Arc::new(AtomicUsize::new(0));
         let counter = open.clone();
