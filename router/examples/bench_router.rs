@@ -43,7 +43,8 @@ fn main() {
     upstream.wait_open(idle, support::WAIT);
     drop(held);
 
-    let version = Command::new(binary).arg("version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let version =
+        Command::new(binary).arg("version").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
     println!("app-router {version} ({binary}), {idle} idle connections held, {requests} requests on new connections one after the other");
     println!("router threads:  {} (started), {} (holding), {} (after the requests)", started.threads, holding.threads, after.threads);
     println!(

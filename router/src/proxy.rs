@@ -175,10 +175,7 @@ impl Proxy {
             }
         }
         if self.open >= self.limits.max_connections && self.full_logged_at.is_none_or(|at| now.duration_since(at) >= FULL_LOG_INTERVAL) {
-            log(format_args!(
-                "{} connections open, the most --max-connections allows: new connections wait until one closes",
-                self.open
-            ));
+            log(format_args!("{} connections open, the most --max-connections allows: new connections wait until one closes", self.open));
             self.full_logged_at = Some(now);
         }
     }
@@ -198,14 +195,22 @@ impl Proxy {
         });
         let both = Interest::READABLE | Interest::WRITABLE;
         let registry = self.poll.registry();
-        let registered = registry.register(&mut client, Token(2 * slot), both).and_then(|()| registry.register(&mut server, Token(2 * slot + 1), both));
+        let registered =
+            registry.register(&mut client, Token(2 * slot), both).and_then(|()| registry.register(&mut server, Token(2 * slot + 1), both));
         if let Err(e) = registered {
             log(format_args!("cannot watch a connection: {e}; closing it"));
             self.free_slots.push(slot);
             return;
         }
-        let connection =
-            Connection { client, server, server_addr, connected: false, to_server: Flow::default(), to_client: Flow::default(), since: now };
+        let connection = Connection {
+            client,
+            server,
+            server_addr,
+            connected: false,
+            to_server: Flow::default(),
+            to_client: Flow::default(),
+            since: now,
+        };
         self.connections[slot] = Some(connection);
         self.open += 1;
         self.schedule_sweep(now + CONNECT_TIMEOUT);
@@ -340,7 +345,10 @@ impl Flow {
         while !self.ended {
             while self.unconsumed > 0 {
                 let len = self.unconsumed.min(scratch.len());
-                match retry_interrupted(|| { let mut source = from; source.read(&mut scratch[..len]) }) {
+                match retry_interrupted(|| {
+                    let mut source = from;
+                    source.read(&mut scratch[..len])
+                }) {
                     Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "peeked bytes vanished")),
                     Ok(n) => self.unconsumed -= n,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(pumped),
@@ -363,7 +371,10 @@ impl Flow {
                 pumped.moved = true;
                 return Ok(pumped);
             }
-            match retry_interrupted(|| { let mut destination = to; destination.write(&scratch[..peeked]) }) {
+            match retry_interrupted(|| {
+                let mut destination = to;
+                destination.write(&scratch[..peeked])
+            }) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(n) => self.unconsumed = n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(pumped),

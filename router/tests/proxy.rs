@@ -256,8 +256,16 @@ fn thousands_of_idle_connections_leave_new_requests_fast_on_one_thread() {
     }
     let status = router.status();
     eprintln!("{IDLE} idle connections: {REQUESTS} new requests, slowest {slowest:?}; router {status:?}");
-    assert!(status.threads <= CHILD_THREADS, "the router runs {} threads with {IDLE} connections (at most {CHILD_THREADS})", status.threads);
-    assert!(status.rss_kib < RSS_LIMIT_KIB, "the router's RSS is {} KiB with {IDLE} connections (limit {RSS_LIMIT_KIB} KiB)", status.rss_kib);
+    assert!(
+        status.threads <= CHILD_THREADS,
+        "the router runs {} threads with {IDLE} connections (at most {CHILD_THREADS})",
+        status.threads
+    );
+    assert!(
+        status.rss_kib < RSS_LIMIT_KIB,
+        "the router's RSS is {} KiB with {IDLE} connections (limit {RSS_LIMIT_KIB} KiB)",
+        status.rss_kib
+    );
 
     // The idle connections are still there and still work.
     // (The requests' upstream connections close a moment after the requests: wait for that.)

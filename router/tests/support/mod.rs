@@ -182,9 +182,7 @@ fn serve_http(mut poll: Poll, listener: MioListener, open: &AtomicUsize) {
 
 /// Opens `count` connections to `addr` and keeps them (idle: nothing is sent).
 pub fn open_idle(addr: SocketAddr, count: usize) -> Vec<TcpStream> {
-    (0..count)
-        .map(|i| TcpStream::connect(addr).unwrap_or_else(|e| panic!("idle connection {i} of {count} to {addr}: {e}")))
-        .collect()
+    (0..count).map(|i| TcpStream::connect(addr).unwrap_or_else(|e| panic!("idle connection {i} of {count} to {addr}: {e}"))).collect()
 }
 
 /// Sends [`REQUEST`] on `stream` and reads the whole [`RESPONSE`], within [`WAIT`].
