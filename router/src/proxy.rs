@@ -71,9 +71,13 @@ pub fn serve(listener: std::net::TcpListener, upstream: Upstream, limits: Limits
                 Token(token) => proxy.drive(token / 2, now),
             }
         }
-        // Flows that used up their turn; each gets one more turn per wake-up.
+        // Connections that used up their turn get another (those still unfinished after it wait
+        // for the next wake-up, which then does not wait).
         for _ in 0..proxy.unfinished.len() {
             if let Some(slot) = proxy.unfinished.pop_front() {
+                if let Some(Some(connection)) = proxy.connections.get_mut(slot) {
+                    connection.queued = false;
+                }
                 proxy.drive(slot, now);
             }
         }
@@ -102,7 +106,7 @@ struct Proxy {
     full_logged_at: Option<Instant>,
     next_sweep: Option<Instant>,
     last_sweep: Instant,
-    /// Slots whose flows stopped at `CHUNKS_PER_TURN` with data left.
+    /// Slots whose flows stopped at `CHUNKS_PER_TURN` with data left (each at most once).
     unfinished: VecDeque<usize>,
     scratch: Box<[u8]>,
 }
@@ -117,6 +121,8 @@ struct Connection {
     to_client: Flow,
     /// When the upstream connect started, until it is connected; then when bytes last moved.
     since: Instant,
+    /// In `Proxy::unfinished`.
+    queued: bool,
 }
 
 /// One direction of a connection.
@@ -131,7 +137,7 @@ struct Flow {
 
 enum Outcome {
     Open,
-    /// More to move: drive again this wake-up.
+    /// More to move after the turn: driven again once the other connections had theirs.
     Unfinished,
     Done,
     /// A socket error: both sockets are closed (the peers see a reset or an early end).
@@ -210,6 +216,7 @@ impl Proxy {
             to_server: Flow::default(),
             to_client: Flow::default(),
             since: now,
+            queued: false,
         };
         self.connections[slot] = Some(connection);
         self.open += 1;
@@ -225,7 +232,11 @@ impl Proxy {
         let server_addr = connection.server_addr;
         match outcome {
             Outcome::Open => {}
-            Outcome::Unfinished => self.unfinished.push_back(slot),
+            Outcome::Unfinished if !connection.queued => {
+                connection.queued = true;
+                self.unfinished.push_back(slot);
+            }
+            Outcome::Unfinished => {}
             Outcome::Done | Outcome::Failed => self.close(slot),
             Outcome::ConnectFailed(e) => {
                 log_connect_failure(server_addr, &e);
