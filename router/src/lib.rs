@@ -58,7 +58,8 @@
 //!   idle too (nothing moves), so stalled connections cannot pile up.
 //! - **Connection cap** (`--max-connections`, default 4096, at most 500,000): at the cap the router
 //!   stops accepting until a connection closes; new connections wait in the kernel's listen queue
-//!   (and past its length, clients retry their SYN), then are served in order. Waiting is better
+//!   (4096 long, or `net.core.somaxconn` if lower; past it, clients retry their SYN), then are
+//!   served in order. Waiting is better
 //!   than refusing for the clients of a release (a burst is served a moment later instead of
 //!   failing), and the idle timeout makes sure slots free up. Reaching the cap is logged (at most
 //!   once a minute).
