@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
-# Usage: scripts/build.sh [release|dev]   # builds terraform-provider-app, app-runner and the static app-router; prints their directory
+# Usage: scripts/build.sh [release|dev] [all|router]   # builds terraform-provider-app, app-runner and the static app-router (`router`: app-router only); prints their directory
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 profile=${1:-release}
+what=${2:-all}
 command -v cargo >/dev/null || die "cargo is not installed: install the Rust toolchain (https://rustup.rs) and run again"
 case "$profile" in
     release) dir=release ;;
     dev) dir=debug ;;
     *) die "unknown profile $profile (release or dev)" ;;
 esac
-log "building terraform-provider-app, app-runner and app-router ($profile) in $CARGO_TARGET_DIR"
-(cd "$APP_REPO_ROOT" && cargo build --locked -q --profile "$profile" -p terraform-provider-app -p app-runner)
+case "$what" in
+    all)
+        log "building terraform-provider-app, app-runner and app-router ($profile) in $CARGO_TARGET_DIR"
+        (cd "$APP_REPO_ROOT" && cargo build --locked -q --profile "$profile" -p terraform-provider-app -p app-runner)
+        ;;
+    router) log "building app-router ($profile) in $CARGO_TARGET_DIR" ;;
+    *) die "unknown selection $what (all or router)" ;;
+esac
 
 # app-router runs alone in a FROM-scratch container, so it links the C library statically. crt-static
 # only with an explicit --target: then RUSTFLAGS skip build scripts and proc-macros (which must stay

@@ -10,13 +10,15 @@
 //!
 //! ```text
 //! app-router serve --listen <ip:port> --upstream-file <path>
+//!                  [--max-connections <n>]      # default 4096
+//!                  [--idle-timeout <duration>]  # default 5m; units ms, s, m, h: 500ms, 30s, 5m, 1h
 //! app-router version            # prints the crate version, e.g. `0.1.0`
 //! app-router help
 //! ```
 //!
 //! `--listen` and the upstream are literal socket addresses (`0.0.0.0:8080`, `[::]:8080`); the
-//! router never resolves names. Exit codes: 0 after SIGTERM/SIGINT, 1 when it cannot listen,
-//! 2 on a usage error.
+//! router never resolves names. Exit codes: 0 after SIGTERM/SIGINT, 1 when it cannot listen (or
+//! cannot set up its event loop), 2 on a usage error.
 //!
 //! # Building
 //!
@@ -25,7 +27,8 @@
 //! `terraform-provider-app` and `app-runner` in the directory it prints; `scripts/dist.sh` packs
 //! all three. The feature is off by default so that plain workspace builds never put a dynamically
 //! linked `app-router` there; the tests run the library (`tests/proxy.rs` runs the router in a
-//! child process: its own test executable).
+//! child process: its own test executable). Dependencies: `mio` (epoll, no default features) and
+//! `libc` (signal handlers, the open files limit: the only `unsafe` code, in `os.rs`).
 //!
 //! # The upstream file
 //!
@@ -41,18 +44,61 @@
 //! current upstream is repeated once and only taken when both reads agree, so a file caught in the
 //! middle of being rewritten (for example `172.18.0.5:80` of `172.18.0.5:8080`) is never used.
 //!
+//! # Connections and limits
+//!
+//! Each direction of a connection is copied until its source ends; then the destination is
+//! half-closed (the peer sees the end, the other direction goes on: HTTP keep-alive and half-close
+//! work). A connection is closed when both directions have ended, at once on a socket error (both
+//! peers see the end), and:
+//!
+//! - **Connect timeout** (3 s): the client connection is closed when the upstream does not accept
+//!   within it (logged, like any failed upstream connect).
+//! - **Idle timeout** (`--idle-timeout`, default 5 minutes): a connection on which no byte moved in
+//!   either direction for that long is closed, quietly. A reader that stopped reading counts as
+//!   idle too (nothing moves), so stalled connections cannot pile up.
+//! - **Connection cap** (`--max-connections`, default 4096, at most 500,000): at the cap the router
+//!   stops accepting until a connection closes; new connections wait in the kernel's listen queue
+//!   (4096 long, or `net.core.somaxconn` if lower; past it, clients retry their SYN), then are
+//!   served in order. Waiting is better
+//!   than refusing for the clients of a release (a burst is served a moment later instead of
+//!   failing), and the idle timeout makes sure slots free up. Reaching the cap is logged (at most
+//!   once a minute).
+//!
+//! Every connection needs two descriptors. At start the router raises its soft `RLIMIT_NOFILE` to
+//! what the cap needs (`2 × cap + 32`) as far as the hard limit allows (no privilege needed); when
+//! the hard limit is lower, it logs so and serves fewer connections (`(limit − 32) / 2`).
+//!
+//! # Resources (what the runner can rely on)
+//!
+//! - **Threads**: one. All sockets are non-blocking in one epoll set (`mio`); the thread count
+//!   does not grow with connections (a pids limit of 64 leaves ample room).
+//! - **Memory**: bytes are never buffered in the router. Each direction peeks at what its source
+//!   has received, writes what the destination takes and only then reads that much from the
+//!   source, so unsent data stays in the kernel and TCP flow control slows the sender. The process
+//!   holds one 32 KiB scratch buffer and about 100 bytes per connection: RSS stays under 16 MiB up
+//!   to the default cap (measured with `scripts/bench-router.sh`: 1.4 MiB holding 2,000 idle
+//!   connections, 1.7 MiB holding 4,080; `tests/proxy.rs` checks the bound at 2,000), so a
+//!   container memory limit of 128 MiB is ample. Kernel socket buffers, charged to the
+//!   container's memory cgroup, are not in that figure: they grow only with data in flight (an idle
+//!   connection holds next to none), up to the kernel's per-socket maximum (`net.ipv4.tcp_rmem`,
+//!   `tcp_wmem`) for connections whose reader is slower than its writer.
+//! - **Connections**: up to `--max-connections` (default 4096) at once, each to the upstream of its
+//!   accept.
+//! - **User**: none needed. It runs as any user (the runner uses 65534:65534): it listens on an
+//!   unprivileged port (8080) and only reads the upstream file (written as root, mode 0644).
+//!
 //! # Logs
 //!
 //! One line on stderr (`docker logs`) when listening starts, per upstream change, per change of
-//! the file's problem (missing, malformed, ...) and per failed upstream connect (timeout 3 s; that
-//! client connection is closed).
+//! the file's problem (missing, malformed, ...), per failed upstream connect (that client
+//! connection is closed), on reaching the connection cap (at most once a minute) and when the
+//! open files limit lowers the cap.
 //!
 //! # Signals
 //!
 //! A scratch container's process is PID 1, which the kernel gives no default signal handling, so
 //! `docker stop` would wait for its timeout and SIGKILL. `serve` installs handlers for SIGTERM and
-//! SIGINT (through the C library's `signal`, the only `unsafe` code in this crate) that end the
-//! process at once with status 0; open connections are cut.
+//! SIGINT that end the process at once with status 0; open connections are cut.
 //!
 //! # For the runner
 //!
@@ -67,55 +113,96 @@
 //!   and `run/app-router/upstream` = `ip:port\n` (the directory does not exist in a scratch image,
 //!   and the archive endpoint extracts only into existing directories). This works on a created,
 //!   not yet started container too, so the first upstream can be in place before the start.
+//! - Limits: the router works as user 65534:65534 with a memory limit of 128 MiB and a pids limit
+//!   of 64 (see Resources). The default cap needs a hard `nofile` limit of at least 8,224 in the
+//!   container (Docker's default is the daemon's, usually far higher; otherwise set `Ulimits`).
 //! - Stop with `docker stop` (SIGTERM, handled) or `docker rm -f`.
 
+mod os;
+mod proxy;
+
+pub use os::{exit_on_termination, raise_open_files_limit, set_listen_backlog};
+pub use proxy::serve;
+
 use std::fmt::Display;
-use std::io::{self, Read};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::thread;
 use std::time::Duration;
 
 /// How long connecting to the upstream may take before the client connection is closed.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// `--max-connections` when not given.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
+/// The largest `--max-connections` (two descriptors each stay below Linux's `fs.nr_open`).
+pub const MAX_CONNECTIONS_LIMIT: usize = 500_000;
+/// `--idle-timeout` when not given.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+/// Descriptors besides two per connection: stdio, the epoll set, the listener, the upstream file.
+pub const SPARE_FILES: usize = 32;
+/// Connections the kernel queues for `accept` (capped by the kernel at `net.core.somaxconn`, 4096
+/// by default): where new connections wait at the cap and during bursts.
+pub const LISTEN_BACKLOG: i32 = 4096;
 /// Upstream files longer than this are malformed.
 const MAX_FILE_LEN: u64 = 512;
-/// Stack of the two threads that copy one connection (they hold little more than a copy buffer).
-const THREAD_STACK: usize = 128 * 1024;
 
 /// The crate version, what `app-router version` prints.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 pub const USAGE: &str = "usage: app-router serve --listen <ip:port> --upstream-file <path>
+                        [--max-connections <n>] [--idle-timeout <duration>]
        app-router version
 
 serve: a TCP proxy. Every accepted connection goes to the upstream named in the upstream file
 (one line `ip:port`, read again for each connection); connections already open stay where they
-started. A missing or malformed file keeps the last good upstream.";
+started. A missing or malformed file keeps the last good upstream.
+  --max-connections  connections open at once (default 4096); at the cap, new ones wait
+  --idle-timeout     close a connection on which nothing moved for this long (default 5m;
+                     units ms, s, m, h)";
 
 /// A parsed command line.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cli {
-    Serve { listen: SocketAddr, upstream_file: PathBuf },
+    Serve(ServeOptions),
     Version,
     Help,
+}
+
+/// What `app-router serve` is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServeOptions {
+    pub listen: SocketAddr,
+    pub upstream_file: PathBuf,
+    pub limits: Limits,
+}
+
+/// The bounds on connections (see the crate docs, "Connections and limits").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_connections: usize,
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_connections: DEFAULT_MAX_CONNECTIONS, idle_timeout: DEFAULT_IDLE_TIMEOUT }
+    }
 }
 
 /// Parses the arguments after the program name. `--name value` and `--name=value` both work.
 pub fn parse_args(args: &[String]) -> Result<Cli, String> {
     let (command, rest) = args.split_first().ok_or("no command")?;
     match command.as_str() {
-        "serve" => parse_serve(rest),
+        "serve" => parse_serve(rest).map(Cli::Serve),
         "version" | "--version" | "-V" if rest.is_empty() => Ok(Cli::Version),
         "help" | "--help" | "-h" => Ok(Cli::Help),
         other => Err(format!("unknown command {other:?}")),
     }
 }
 
-fn parse_serve(args: &[String]) -> Result<Cli, String> {
-    let mut listen = None;
-    let mut file = None;
+fn parse_serve(args: &[String]) -> Result<ServeOptions, String> {
+    let (mut listen, mut file, mut max_connections, mut idle_timeout) = (None, None, None, None);
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -125,6 +212,8 @@ fn parse_serve(args: &[String]) -> Result<Cli, String> {
         let slot = match name {
             "--listen" => &mut listen,
             "--upstream-file" => &mut file,
+            "--max-connections" => &mut max_connections,
+            "--idle-timeout" => &mut idle_timeout,
             _ => return Err(format!("unknown argument {arg:?}")),
         };
         let value = match inline {
@@ -138,15 +227,48 @@ fn parse_serve(args: &[String]) -> Result<Cli, String> {
     let listen = listen.ok_or("--listen is required")?;
     let listen = listen.parse().map_err(|_| format!("--listen {listen:?} is not a literal `ip:port`"))?;
     let upstream_file = file.filter(|f| !f.is_empty()).ok_or("--upstream-file is required")?;
-    Ok(Cli::Serve { listen, upstream_file: PathBuf::from(upstream_file) })
+    let mut limits = Limits::default();
+    if let Some(text) = max_connections {
+        limits.max_connections = text
+            .parse()
+            .ok()
+            .filter(|n| (1..=MAX_CONNECTIONS_LIMIT).contains(n))
+            .ok_or_else(|| format!("--max-connections {text:?} is not a whole number from 1 to {MAX_CONNECTIONS_LIMIT}"))?;
+    }
+    if let Some(text) = idle_timeout {
+        limits.idle_timeout = parse_duration(&text).map_err(|e| format!("--idle-timeout {text:?}: {e}"))?;
+    }
+    Ok(ServeOptions { listen, upstream_file: PathBuf::from(upstream_file), limits })
+}
+
+/// Parses a positive duration: a whole number and one of the units `ms`, `s`, `m`, `h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number.parse().map_err(|_| "expected a whole number and a unit: 500ms, 30s, 5m, 1h".to_string())?;
+    let millis = match unit {
+        "ms" => Some(number),
+        "s" => number.checked_mul(1000),
+        "m" => number.checked_mul(60_000),
+        "h" => number.checked_mul(3_600_000),
+        "" => return Err("the unit is missing: ms, s, m or h (for example 30s)".into()),
+        _ => return Err(format!("unknown unit {unit:?}: ms, s, m or h")),
+    };
+    match millis {
+        Some(0) => Err("must be more than 0".into()),
+        Some(millis) => Ok(Duration::from_millis(millis)),
+        None => Err("too long".into()),
+    }
 }
 
 /// `app-router serve`: installs the signal handlers, listens, serves forever. Returns only when it
-/// cannot listen, with the process exit status (1).
-pub fn run_serve(listen: SocketAddr, upstream_file: &Path) -> u8 {
+/// cannot listen or set up its event loop, with the process exit status (1).
+pub fn run_serve(options: &ServeOptions) -> u8 {
+    let ServeOptions { listen, upstream_file, limits } = options;
     if let Err(e) = exit_on_termination() {
         log(format_args!("cannot install signal handlers: {e}"));
     }
+    let Some(limits) = fit_open_files_limit(*limits) else { return 1 };
     let listener = match TcpListener::bind(listen) {
         Ok(listener) => listener,
         Err(e) => {
@@ -154,16 +276,59 @@ pub fn run_serve(listen: SocketAddr, upstream_file: &Path) -> u8 {
             return 1;
         }
     };
-    let local = listener.local_addr().unwrap_or(listen);
-    log(format_args!("{VERSION} listening on {local} (upstream file {})", upstream_file.display()));
+    if let Err(e) = set_listen_backlog(&listener, LISTEN_BACKLOG) {
+        log(format_args!("cannot lengthen the listen queue to {LISTEN_BACKLOG}: {e}; keeping the default"));
+    }
+    let local = listener.local_addr().unwrap_or(*listen);
+    log(format_args!(
+        "{VERSION} listening on {local} (upstream file {}, at most {} connections, idle timeout {:?})",
+        upstream_file.display(),
+        limits.max_connections,
+        limits.idle_timeout
+    ));
     let mut upstream = Upstream::new(upstream_file);
     upstream.refresh();
-    serve(listener, upstream)
+    match serve(listener, upstream, limits) {
+        Err(e) => log(format_args!("the event loop failed: {e}")),
+        Ok(never) => match never {},
+    }
+    1
 }
 
-/// Writes one line to stderr, prefixed `app-router: `.
+/// Raises the open files limit to what `limits` needs; lowers the cap (logged) when the hard
+/// limit does not allow it. `None` (logged) when not even one connection fits.
+fn fit_open_files_limit(mut limits: Limits) -> Option<Limits> {
+    // At most 2 × 500,000 + 32: no overflow.
+    let wanted = 2 * limits.max_connections + SPARE_FILES;
+    let available = match raise_open_files_limit(wanted as u64) {
+        Ok(limit) => usize::try_from(limit).unwrap_or(usize::MAX),
+        Err(e) => {
+            log(format_args!("cannot read or raise the open files limit (RLIMIT_NOFILE): {e}; assuming {wanted} are allowed"));
+            return Some(limits);
+        }
+    };
+    if available >= wanted {
+        return Some(limits);
+    }
+    let fit = available.saturating_sub(SPARE_FILES) / 2;
+    if fit == 0 {
+        log(format_args!(
+            "the open files limit (RLIMIT_NOFILE) is {available}: too low for any connection; raise the hard limit (docker: --ulimit nofile=N) to at least {wanted}"
+        ));
+        return None;
+    }
+    log(format_args!(
+        "the open files limit (RLIMIT_NOFILE) is {available}, enough for {fit} connections, not --max-connections {}: serving at most {fit}; raise the hard limit (docker: --ulimit nofile=N) to at least {wanted} for all",
+        limits.max_connections
+    ));
+    limits.max_connections = fit;
+    Some(limits)
+}
+
+/// Writes one line to stderr, prefixed `app-router: `. A stderr that cannot be written is no
+/// reason to stop serving (`eprintln!` would panic, ending the one thread that serves).
 pub fn log(message: impl Display) {
-    eprintln!("app-router: {message}");
+    let _ = writeln!(std::io::stderr().lock(), "app-router: {message}");
 }
 
 /// Parses the upstream file's content: one literal `ip:port`, surrounding whitespace ignored.
@@ -253,108 +418,6 @@ impl Upstream {
     }
 }
 
-/// Accepts connections forever, each proxied to the upstream current at its accept.
-pub fn serve(listener: TcpListener, mut upstream: Upstream) -> ! {
-    let mut accept_failing = false;
-    loop {
-        let client = match listener.accept() {
-            Ok((client, _)) => {
-                accept_failing = false;
-                client
-            }
-            Err(e) => {
-                // Out of descriptors or similar: say so once, and do not spin.
-                if !accept_failing {
-                    log(format_args!("accept failed: {e}"));
-                    accept_failing = true;
-                }
-                thread::sleep(Duration::from_millis(50));
-                continue;
-            }
-        };
-        let Some(addr) = upstream.refresh() else {
-            drop(client);
-            continue;
-        };
-        let spawned = thread::Builder::new().name("conn".into()).stack_size(THREAD_STACK).spawn(move || proxy(client, addr));
-        if let Err(e) = spawned {
-            log(format_args!("cannot start a connection thread: {e}"));
-        }
-    }
-}
-
-/// Connects to `upstream` and copies both ways until both directions have ended.
-fn proxy(client: TcpStream, upstream: SocketAddr) {
-    let server = match TcpStream::connect_timeout(&upstream, CONNECT_TIMEOUT) {
-        Ok(server) => server,
-        Err(e) => {
-            log(format_args!("connecting to upstream {upstream} failed: {e}"));
-            return;
-        }
-    };
-    let _ = client.set_nodelay(true);
-    let _ = server.set_nodelay(true);
-    let (client2, server2) = match (client.try_clone(), server.try_clone()) {
-        (Ok(c), Ok(s)) => (c, s),
-        _ => return,
-    };
-    let to_server = thread::Builder::new().name("conn-up".into()).stack_size(THREAD_STACK).spawn(move || pipe(client2, server2));
-    match to_server {
-        Ok(to_server) => {
-            pipe(server, client);
-            let _ = to_server.join();
-        }
-        Err(e) => log(format_args!("cannot start a connection thread: {e}")),
-    }
-}
-
-/// Copies `from` to `to`. At the end of `from`, half-closes `to` (the peer sees the end, the other
-/// direction goes on: HTTP keep-alive and half-close work); on an error, cuts both sockets so the
-/// other direction ends too.
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
-    match io::copy(&mut from, &mut to) {
-        Ok(_) => {
-            let _ = to.shutdown(Shutdown::Write);
-        }
-        Err(_) => {
-            let _ = from.shutdown(Shutdown::Both);
-            let _ = to.shutdown(Shutdown::Both);
-        }
-    }
-}
-
-/// Makes SIGTERM and SIGINT end the process at once with status 0 (PID 1 has no default handling).
-#[cfg(unix)]
-#[allow(unsafe_code)]
-pub fn exit_on_termination() -> io::Result<()> {
-    use std::os::raw::c_int;
-    const SIGINT: c_int = 2;
-    const SIGTERM: c_int = 15;
-    const SIG_ERR: usize = usize::MAX;
-    extern "C" {
-        // `sighandler_t signal(int, sighandler_t)`; the result may be SIG_DFL/SIG_IGN, so not a fn.
-        fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
-        fn _exit(status: c_int) -> !;
-    }
-    extern "C" fn on_signal(_: c_int) {
-        // SAFETY: `_exit` is async-signal-safe and takes no pointers.
-        unsafe { _exit(0) }
-    }
-    for signum in [SIGTERM, SIGINT] {
-        // SAFETY: `on_signal` has the C handler signature and only calls `_exit`; SIGTERM and SIGINT
-        // are 15 and 2 on every Unix this builds for.
-        if unsafe { signal(signum, on_signal) } == SIG_ERR {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
-}
-
-#[cfg(not(unix))]
-pub fn exit_on_termination() -> io::Result<()> {
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,9 +463,13 @@ mod tests {
         list.iter().map(|s| s.to_string()).collect()
     }
 
+    fn serve_options(listen: &str, upstream_file: &str, limits: Limits) -> Cli {
+        Cli::Serve(ServeOptions { listen: listen.parse().expect("address"), upstream_file: upstream_file.into(), limits })
+    }
+
     #[test]
     fn command_lines() {
-        let serve = Cli::Serve { listen: "0.0.0.0:8080".parse().expect("address"), upstream_file: "/run/app-router/upstream".into() };
+        let serve = serve_options("0.0.0.0:8080", "/run/app-router/upstream", Limits::default());
         assert_eq!(
             parse_args(&args(&["serve", "--listen", "0.0.0.0:8080", "--upstream-file", "/run/app-router/upstream"])),
             Ok(serve.clone())
@@ -410,26 +477,57 @@ mod tests {
         assert_eq!(parse_args(&args(&["serve", "--upstream-file=/run/app-router/upstream", "--listen=0.0.0.0:8080"])), Ok(serve));
         assert_eq!(
             parse_args(&args(&["serve", "--listen", "[::]:80", "--upstream-file", "u"])),
-            Ok(Cli::Serve { listen: "[::]:80".parse().expect("address"), upstream_file: "u".into() })
+            Ok(serve_options("[::]:80", "u", Limits::default()))
+        );
+        assert_eq!(
+            parse_args(&args(&["serve", "--listen", "[::]:80", "--upstream-file", "u", "--max-connections", "2", "--idle-timeout=1500ms"])),
+            Ok(serve_options("[::]:80", "u", Limits { max_connections: 2, idle_timeout: Duration::from_millis(1500) }))
         );
         assert_eq!(parse_args(&args(&["version"])), Ok(Cli::Version));
         assert_eq!(parse_args(&args(&["--version"])), Ok(Cli::Version));
         assert_eq!(parse_args(&args(&["help"])), Ok(Cli::Help));
+        let serve = ["serve", "--listen", "127.0.0.1:80", "--upstream-file", "u"];
+        let with = |extra: &[&'static str]| -> Vec<&'static str> { serve.iter().chain(extra).copied().collect() };
         for bad in [
-            &[][..],
-            &["nope"],
-            &["version", "x"],
-            &["serve"],
-            &["serve", "--listen", "127.0.0.1:80"],
-            &["serve", "--upstream-file", "u"],
-            &["serve", "--listen", "localhost:80", "--upstream-file", "u"],
-            &["serve", "--listen", "127.0.0.1:80", "--upstream-file"],
-            &["serve", "--listen", "127.0.0.1:80", "--upstream-file", ""],
-            &["serve", "--listen", "127.0.0.1:80", "--listen", "127.0.0.1:81", "--upstream-file", "u"],
-            &["serve", "--listen", "127.0.0.1:80", "--upstream-file", "u", "extra"],
+            vec![],
+            vec!["nope"],
+            vec!["version", "x"],
+            vec!["serve"],
+            vec!["serve", "--listen", "127.0.0.1:80"],
+            vec!["serve", "--upstream-file", "u"],
+            vec!["serve", "--listen", "localhost:80", "--upstream-file", "u"],
+            vec!["serve", "--listen", "127.0.0.1:80", "--upstream-file"],
+            vec!["serve", "--listen", "127.0.0.1:80", "--upstream-file", ""],
+            with(&["--listen", "127.0.0.1:81"]),
+            with(&["extra"]),
+            with(&["--max-connections", "0"]),
+            with(&["--max-connections", "-1"]),
+            with(&["--max-connections", "500001"]),
+            with(&["--max-connections", "many"]),
+            with(&["--max-connections"]),
+            with(&["--max-connections", "2", "--max-connections", "3"]),
+            with(&["--idle-timeout", "300"]),
+            with(&["--idle-timeout", "0s"]),
+            with(&["--idle-timeout", "5 m"]),
+            with(&["--idle-timeout", "1d"]),
+            with(&["--idle-timeout", "-5s"]),
+            with(&["--idle-timeout", "99999999999999999999h"]),
         ] {
-            assert!(parse_args(&args(bad)).is_err(), "{bad:?} was accepted");
+            assert!(parse_args(&args(&bad)).is_err(), "{bad:?} was accepted");
         }
+    }
+
+    #[test]
+    fn durations() {
+        for (text, want) in [
+            ("1ms", Duration::from_millis(1)),
+            ("30s", Duration::from_secs(30)),
+            ("5m", Duration::from_secs(300)),
+            ("2h", Duration::from_secs(7200)),
+        ] {
+            assert_eq!(parse_duration(text), Ok(want), "{text}");
+        }
+        assert!(parse_duration(&format!("{}h", u64::MAX / 1000)).is_err(), "overflow is an error");
     }
 
     #[test]

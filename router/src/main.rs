@@ -1,4 +1,4 @@
-//! `app-router serve --listen <ip:port> --upstream-file <path>` | `app-router version`; the contract
+//! `app-router serve --listen <ip:port> --upstream-file <path> [...]` | `app-router version`; the contract
 //! is in the library's documentation (`router/src/lib.rs`). Built by `scripts/build.sh` only
 //! (feature `bin`, statically linked).
 
@@ -8,7 +8,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match parse_args(&args) {
-        Ok(Cli::Serve { listen, upstream_file }) => ExitCode::from(run_serve(listen, &upstream_file)),
+        Ok(Cli::Serve(options)) => ExitCode::from(run_serve(&options)),
         Ok(Cli::Version) => {
             println!("{VERSION}");
             ExitCode::SUCCESS
