@@ -182,6 +182,11 @@ impl ContextSpec {
             .map(|h| Hashed { files: short_fingerprints(&h), hash: h.hash })
     }
 
+    /// [`Self::hash`], with a failure reported as a diagnostic on the attribute it concerns.
+    async fn hash_or_report(&self, builder: &PlatformSpec, diags: &mut Diagnostics) -> Option<Hashed> {
+        self.hash().await.map_err(|e| source_error(diags, builder, &e)).ok()
+    }
+
     async fn pack(&self) -> Result<(Vec<u8>, app_source::PackSummary), SourceError> {
         let (root, dockerfile) = (self.root.clone(), self.dockerfile.clone());
         tokio::task::spawn_blocking(move || {
@@ -454,13 +459,7 @@ impl AppBuild {
                 return Err(diags);
             }
             Context::Known(spec) => {
-                let hashed = match spec.hash().await {
-                    Ok(h) => h,
-                    Err(e) => {
-                        source_error(&mut diags, &builder, &e);
-                        return Err(diags);
-                    }
-                };
+                let Some(hashed) = spec.hash_or_report(&builder, &mut diags).await else { return Err(diags) };
                 if let Some(planned_hash) = planned.attr("source_hash").and_then(Value::as_str) {
                     if planned_hash != hashed.hash {
                         let planned_files = prior
@@ -541,24 +540,23 @@ Run `terraform plan` again (or `terraform apply` without a saved plan) to build 
     }
 
     /// The context hash the plan uses (see the module docs on saved plans); `None` after an error.
-    async fn planned_context(&self, spec: &ContextSpec, req: &PlanRequest<'_>, changed: bool, diags: &mut Diagnostics) -> Option<Hashed> {
+    async fn planned_context(
+        &self,
+        spec: &ContextSpec,
+        builder: &PlatformSpec,
+        req: &PlanRequest<'_>,
+        changed: bool,
+        diags: &mut Diagnostics,
+    ) -> Option<Hashed> {
         let stored = Private::parse(req.prior_private);
         let snapshot = stored.refreshed.clone().filter(|s| s.context == spec.key());
-        let hashed_now = |diags: &mut Diagnostics, result: Result<Hashed, SourceError>, builder: &PlatformSpec| match result {
-            Ok(h) => Some(h),
-            Err(e) => {
-                source_error(diags, builder, &e);
-                None
-            }
-        };
-        let builder = chosen_platform(req.config, Role::Builder)?;
         let files_of = |s: &Snapshot| s.files.clone().unwrap_or_else(|| stored.files.clone());
         match snapshot {
             Some(s) if is_own_snapshot(&s.nonce) => Some(Hashed { files: files_of(&s), hash: s.hash }),
             // A snapshot of another process, for a plan that would not have been a no-op: the
             // apply of a plan. Plan what that plan planned; the apply checks the tree.
             Some(s) if changed || str_attr(req.prior, "source_hash").as_deref() != Some(s.hash.as_str()) => {
-                let now = hashed_now(diags, spec.hash().await, &builder)?;
+                let now = spec.hash_or_report(builder, diags).await?;
                 if now.hash != s.hash {
                     diags.warning_at(
                         AttrPath::attr("source_hash"),
@@ -575,7 +573,7 @@ plan again. If this is a plan with -refresh=false, plan with refresh to see the 
                 }
                 Some(Hashed { files: files_of(&s), hash: s.hash })
             }
-            _ => hashed_now(diags, spec.hash().await, &builder),
+            _ => spec.hash_or_report(builder, diags).await,
         }
     }
 
@@ -692,7 +690,7 @@ Known at plan time once the build exists; a changed tree shows here, with a warn
                 }
                 return;
             }
-            Context::Known(spec) => match self.planned_context(&spec, &req, planned.changed, diags).await {
+            Context::Known(spec) => match self.planned_context(&spec, &builder, &req, planned.changed, diags).await {
                 Some(hashed) => Some(hashed),
                 None => return,
             },
