@@ -28,9 +28,11 @@ else
     eval "$("$APP_REPO_ROOT/scripts/docker-engine.sh" env)"
 fi
 
-"$APP_REPO_ROOT/scripts/build.sh" release >/dev/null
+# APP_QUICKSTART_PROFILE=dev reuses the test build (scripts/test-quickstart.sh); users get release binaries.
+profile=${APP_QUICKSTART_PROFILE:-release}
+"$APP_REPO_ROOT/scripts/build.sh" "$profile" >/dev/null
 dist="$APP_CACHE/dist"
-"$APP_REPO_ROOT/scripts/dist.sh" --profile release "$dist" >/dev/null
+"$APP_REPO_ROOT/scripts/dist.sh" --profile "$profile" "$dist" >/dev/null
 
 example="$APP_REPO_ROOT/examples/terraform/docker"
 # The app has no base image: Debian's static busybox serves its pages.
@@ -44,7 +46,12 @@ log "terraform apply"
 url=$("$terraform" output -raw url)
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "$url" || true)
 [ "$code" = 200 ] || die "$url answered HTTP $code, expected 200"
+# The commands below must work as printed in a new shell: they carry everything this script set up
+# (the provider mirror's CLI config and, when not the default socket, the engine's address).
+env_prefix="TF_CLI_CONFIG_FILE=$(printf %q "$TF_CLI_CONFIG_FILE")"
+[ -z "${DOCKER_HOST:-}" ] || env_prefix+=" DOCKER_HOST=$(printf %q "$DOCKER_HOST")"
+[ -z "${DOCKER_CERT_PATH:-}" ] || env_prefix+=" DOCKER_CERT_PATH=$(printf %q "$DOCKER_CERT_PATH") DOCKER_TLS_VERIFY=${DOCKER_TLS_VERIFY:-1}"
 echo
 echo "Deployed: $url (HTTP $code)"
-echo "Plan again (expect no changes):  cd $example && TF_CLI_CONFIG_FILE=$TF_CLI_CONFIG_FILE $terraform plan"
-echo "Remove it:                       cd $example && TF_CLI_CONFIG_FILE=$TF_CLI_CONFIG_FILE $terraform destroy"
+echo "Plan again (expect no changes):  cd $(printf %q "$example") && $env_prefix $(printf %q "$terraform") plan"
+echo "Remove it:                       cd $(printf %q "$example") && $env_prefix $(printf %q "$terraform") destroy"

@@ -16,6 +16,8 @@ ensure_apt busybox-static
 eval "$("$APP_REPO_ROOT/scripts/docker-engine.sh" env)"
 eval "$("$APP_REPO_ROOT/scripts/registry.sh" env)"
 eval "$("$APP_REPO_ROOT/scripts/moto.sh" env)"
+# The main job and the commands it prints for a newcomer, as printed, in a new shell.
+"$APP_REPO_ROOT/scripts/test-quickstart.sh"
 cd "$APP_REPO_ROOT"
 cargo fmt --all --check
 cargo clippy --locked --workspace --all-targets -q -- -D warnings
