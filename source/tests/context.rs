@@ -272,18 +272,10 @@ fn errors_are_descriptive() {
 #[cfg(unix)]
 #[test]
 fn unreadable_file_is_named() {
-    let t = sample();
-    t.write("secret.bin", "s");
-    let p = t.path().join("secret.bin");
-    set_mode(&p, 0o000);
-    if fs::read(&p).is_ok() {
-        // Running as root: permissions are not enforced; nothing to test.
-        set_mode(&p, 0o644);
-        return;
-    }
-    let e = source_hash(t.path(), None, &BuildInputs::default()).unwrap_err();
-    assert!(e.to_string().contains("secret.bin"), "{e}");
-    set_mode(&p, 0o644);
+    common::with_unreadable_file("unreadable_file_is_named", |t, _| {
+        let e = source_hash(t.path(), None, &BuildInputs::default()).unwrap_err();
+        assert!(e.to_string().contains("secret.bin"), "{e}");
+    });
 }
 
 #[test]

@@ -297,19 +297,11 @@ fn errors_name_the_file() {
 #[cfg(unix)]
 #[test]
 fn unreadable_file_is_named() {
-    let t = sample();
-    t.write("secret.bin", "s");
-    let p = t.path().join("secret.bin");
-    set_mode(&p, 0o000);
-    if fs::read(&p).is_ok() {
-        // Running as root: permissions are not enforced; nothing to test.
-        set_mode(&p, 0o644);
-        return;
-    }
-    let e = pack_context(t.path(), None, Vec::new()).unwrap_err();
-    assert!(matches!(e, SourceError::Unreadable { .. }), "{e}");
-    assert!(e.to_string().contains("secret.bin"), "{e}");
-    set_mode(&p, 0o644);
+    common::with_unreadable_file("unreadable_file_is_named", |t, _| {
+        let e = pack_context(t.path(), None, Vec::new()).unwrap_err();
+        assert!(matches!(e, SourceError::Unreadable { .. }), "{e}");
+        assert!(e.to_string().contains("secret.bin"), "{e}");
+    });
 }
 
 fn hex(b: &[u8]) -> String {

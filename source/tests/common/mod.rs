@@ -32,3 +32,33 @@ impl Drop for TempDir {
         let _ = fs::remove_dir_all(&self.0);
     }
 }
+
+/// Runs `test` (this test binary's test of that name) where file permissions bind: directly for
+/// a normal user; as root — CI runs as root, and root reads any file — in a child copy of this
+/// test binary started by `setpriv` without CAP_DAC_OVERRIDE and CAP_DAC_READ_SEARCH, so an
+/// unreadable file really cannot be read. `body` gets the path of a file with mode 0000.
+pub fn with_unreadable_file(test: &str, body: impl FnOnce(&TempDir, &Path)) {
+    const CHILD: &str = "APP_SOURCE_TEST_WITHOUT_DAC";
+    use std::os::unix::fs::PermissionsExt;
+    let t = TempDir::new();
+    t.write("Dockerfile", "FROM scratch\nCOPY . /\n");
+    t.write("secret.bin", "s");
+    let p = t.path().join("secret.bin");
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o000)).unwrap();
+    let readable = fs::read(&p).is_ok();
+    if !readable {
+        body(&t, &p);
+    } else {
+        assert!(std::env::var_os(CHILD).is_none(), "setpriv left this process able to read a mode 0000 file");
+        let exe = std::env::current_exe().unwrap();
+        let status = std::process::Command::new("setpriv")
+            .args(["--bounding-set", "-dac_override,-dac_read_search", "--"])
+            .arg(&exe)
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env(CHILD, "1")
+            .status()
+            .unwrap_or_else(|e| panic!("running {test} without file-permission override needs setpriv (util-linux): {e}"));
+        assert!(status.success(), "{test} failed where file permissions bind (without CAP_DAC_OVERRIDE)");
+    }
+    fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+}
