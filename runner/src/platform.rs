@@ -79,6 +79,15 @@ impl PlatformError {
     }
 }
 
+/// A new owner ID for the objects a resource creates (16 random hex digits): recorded in its
+/// record and on its objects, so objects of the same name that another configuration created are
+/// never taken over. `None` when the system has no secure random source.
+pub fn new_owner_id() -> Option<String> {
+    let mut bytes = [0u8; 8];
+    rustls::crypto::aws_lc_rs::default_provider().secure_random.fill(&mut bytes).ok()?;
+    Some(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
 /// Serializes a record; our record types always serialize, but never panic if one does not.
 pub fn to_json<T: Serialize>(value: &T) -> Result<String, PlatformError> {
     serde_json::to_string(value).map_err(|e| PlatformError::InvalidRequest(format!("could not encode the result as JSON: {e}")))

@@ -25,7 +25,26 @@ pub mod labels {
     /// On each generation's container: the deployment's configuration as JSON (image, env,
     /// labels, the platform block; no secrets), so an import can restore it.
     pub const DEPLOYMENT_CONFIG: &str = "dev.terraform-provider-app.deployment-config";
+    /// Which resource instance created the object: a random ID kept in its record (Terraform's
+    /// private state). Another configuration's objects of the same name are never touched.
+    pub const OWNER: &str = "dev.terraform-provider-app.owner";
 }
+
+/// Whether an object with `object_labels` belongs to the resource whose record says `owner`:
+/// it carries that owner, or (objects from before owners were recorded) it carries none and the
+/// record already lists it (`recorded`).
+pub fn owned_by(object_labels: &BTreeMap<String, String>, owner: &str, recorded: bool) -> bool {
+    match object_labels.get(labels::OWNER) {
+        Some(found) => !owner.is_empty() && found == owner,
+        None => recorded,
+    }
+}
+
+/// The router container runs as this user (no root inside), with these limits. `app-router` holds
+/// one thread and a few MiB for thousands of connections (see its crate docs).
+pub const ROUTER_USER: &str = "65534:65534";
+pub const ROUTER_MEMORY_BYTES: i64 = 128 * 1024 * 1024;
+pub const ROUTER_PIDS_LIMIT: i64 = 64;
 
 /// Where a router reads its upstream (`ip:port\n`), inside its container.
 pub const ROUTER_UPSTREAM_FILE: &str = "/run/app-router/upstream";
@@ -147,6 +166,10 @@ pub struct DockerDeployRecord {
     /// older ones kept for rollback, and a failed one (`failed`), if any, after them.
     #[serde(default)]
     pub generations: Vec<GenerationRecord>,
+    /// The owner ID on every object of this deployment ([`labels::OWNER`]); empty in records of
+    /// earlier versions (the next deploy sets it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub owner: String,
 }
 
 impl DockerDeployRecord {
@@ -194,6 +217,9 @@ pub struct DockerReleaseRecord {
     pub network: String,
     /// `ip:port` the router forwards to.
     pub upstream: String,
+    /// The owner ID on the router ([`labels::OWNER`]); empty in records of earlier versions.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub owner: String,
 }
 
 pub const DEFAULT_BIND_ADDRESS: &str = "127.0.0.1";

@@ -8,7 +8,7 @@ use super::docker::{DockerEngine, EngineError};
 use bollard::container::LogOutput;
 use bollard::models::{
     ContainerCreateBody, ContainerInspectResponse, EndpointSettings, HostConfig, NetworkConnectRequest, NetworkCreateRequest,
-    NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
+    NetworkDisconnectRequest, NetworkingConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptions, ListContainersOptions, ListNetworksOptions, LogsOptions, RemoveContainerOptions,
@@ -52,6 +52,10 @@ pub struct ContainerSpec {
     pub network: Option<String>,
     /// DNS names of the container on `network`.
     pub aliases: Vec<String>,
+    /// `uid:gid` to run as instead of the image's user.
+    pub user: Option<String>,
+    /// Most processes and threads the container may have.
+    pub pids_limit: Option<i64>,
 }
 
 /// A host address and port a container port is published on.
@@ -278,6 +282,7 @@ impl DockerEngine {
             restart_policy: Some(RestartPolicy { name: Some(restart_policy(&spec.restart)), maximum_retry_count: None }),
             memory: spec.memory,
             nano_cpus: spec.nano_cpus,
+            pids_limit: spec.pids_limit,
             network_mode: spec.network.clone(),
             ..Default::default()
         };
@@ -293,6 +298,7 @@ impl DockerEngine {
             labels: Some(spec.labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
             entrypoint: spec.entrypoint.clone(),
             cmd: spec.command.clone(),
+            user: spec.user.clone(),
             exposed_ports: (!spec.ports.is_empty()).then(|| spec.ports.iter().map(|p| port_key(p.container_port)).collect()),
             host_config: Some(host_config),
             networking_config,
@@ -477,6 +483,16 @@ impl DockerEngine {
             Ok(()) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) => Err(api(format!("removing network {network}"), e)),
+        }
+    }
+
+    /// Detaches a container from a network (`force`: also a stopped one). `false` when either is gone.
+    pub async fn disconnect_network(&self, network: &str, container: &str) -> Result<bool, EngineError> {
+        let request = NetworkDisconnectRequest { container: container.to_string(), force: Some(true) };
+        match self.docker.disconnect_network(network, request).await {
+            Ok(()) => Ok(true),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(api(format!("disconnecting container {container} from network {network}"), e)),
         }
     }
 

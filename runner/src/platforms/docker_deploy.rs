@@ -41,9 +41,9 @@ use super::docker_build::{engine_failure, failed, logged};
 use crate::context::JobContext;
 use crate::engine::containers::{ContainerInfo, ContainerSpec, PublishedPort, LOG_TAIL_LINES};
 use crate::engine::docker::{DockerEngine, EngineError};
-use crate::platform::{to_json, Deployment, Destroyer, Outcome, Platform, PlatformError, Status};
+use crate::platform::{new_owner_id, to_json, Deployment, Destroyer, Outcome, Platform, PlatformError, Status};
 use app_spec::docker_deploy::{
-    container_name, default_network, labels as deploy_labels, DockerDeployConfig, DockerDeployRecord, GenerationRecord,
+    container_name, default_network, labels as deploy_labels, owned_by, DockerDeployConfig, DockerDeployRecord, GenerationRecord,
     DEFAULT_BIND_ADDRESS, DEFAULT_RESTART, ROUTER_UPSTREAM_FILE,
 };
 use app_spec::job::{labels, status, DeploymentRecord, DeploymentRequest};
@@ -226,14 +226,94 @@ fn failed_generations(record: &DockerDeployRecord) -> BTreeSet<u64> {
     record.generations.iter().filter(|g| g.failed).map(|g| g.generation).collect()
 }
 
+/// Whose containers and network these are ([`owned_by`]): the record's owner ID, and what the
+/// record lists (ours even without an owner label: objects of earlier versions).
+#[derive(Debug, Clone, Default)]
+struct Ownership {
+    owner: String,
+    recorded: BTreeSet<String>,
+    /// The network the record says this deployment created.
+    network: Option<String>,
+    /// An import: everything of the app is taken over, whoever created it.
+    adopt_all: bool,
+}
+
+impl Ownership {
+    fn of(record: &DockerDeployRecord) -> Self {
+        Self {
+            owner: record.owner.clone(),
+            recorded: record.generations.iter().map(|g| g.container_id.clone()).collect(),
+            network: Some(record.network.clone()).filter(|n| record.network_created && !n.is_empty()),
+            adopt_all: false,
+        }
+    }
+
+    /// An import takes over every object of the app (the other state is told to let go).
+    fn adopting(owner: &str) -> Self {
+        Self { owner: owner.to_string(), adopt_all: true, ..Self::default() }
+    }
+
+    fn owns_container(&self, id: &str, object_labels: &BTreeMap<String, String>) -> bool {
+        self.adopt_all || owned_by(object_labels, &self.owner, self.recorded.contains(id))
+    }
+
+    fn owns_network(&self, name: &str, object_labels: &BTreeMap<String, String>) -> bool {
+        self.adopt_all || owned_by(object_labels, &self.owner, self.network.as_deref() == Some(name))
+    }
+}
+
+/// Refuses to deploy over containers of app `name` that this resource did not create (another
+/// configuration's, or a state that was lost): naming them and how to take them over.
+async fn refuse_foreign(
+    ctx: &JobContext,
+    engine: &DockerEngine,
+    name: &str,
+    ownership: &Ownership,
+    keep_json: &str,
+) -> Result<(), PlatformError> {
+    let containers = engine.list_containers(&deployment_filter(name)).await.map_err(|e| engine_failure(ctx, e, keep_json))?;
+    let foreign: Vec<String> = containers
+        .iter()
+        .filter(|c| !ownership.owns_container(&c.id, &c.labels))
+        .map(|c| format!("{} (owner {})", c.name, c.labels.get(deploy_labels::OWNER).map_or("unrecorded", String::as_str)))
+        .collect();
+    if foreign.is_empty() {
+        return Ok(());
+    }
+    Err(failed(
+        ctx,
+        foreign_message(engine, "deployment", name, &foreign.join(", "), &format!("app_deployment.<resource> docker:{name}")),
+        "",
+        keep_json,
+    ))
+}
+
+/// What to say when objects of a name belong to another resource.
+pub(crate) fn foreign_message(engine: &DockerEngine, kind: &str, name: &str, objects: &str, import: &str) -> String {
+    format!(
+        "a {kind} named {name} already exists on the Docker engine at {} and this resource did not create it: {objects}. Another Terraform \
+configuration (or a state that lost it) manages it, and it is left as it is. To manage it from this configuration, remove it from the \
+other state and import it here (`terraform import {import}`); or choose another name.",
+        engine.address()
+    )
+}
+
 fn generation_of(labels: &BTreeMap<String, String>) -> Option<u64> {
     labels.get(deploy_labels::GENERATION).and_then(|g| g.parse().ok())
 }
 
-/// Every container of app `name` as a record, oldest first; `failed` marks those generations.
-async fn live_generations(engine: &DockerEngine, name: &str, failed: &BTreeSet<u64>) -> Result<Vec<GenerationRecord>, EngineError> {
+/// Every container of app `name` this resource owns as a record, oldest first; `failed` marks those generations.
+async fn live_generations(
+    engine: &DockerEngine,
+    name: &str,
+    failed: &BTreeSet<u64>,
+    ownership: &Ownership,
+) -> Result<Vec<GenerationRecord>, EngineError> {
     let mut generations = Vec::new();
     for summary in engine.list_containers(&deployment_filter(name)).await? {
+        if !ownership.owns_container(&summary.id, &summary.labels) {
+            continue;
+        }
         let Some(generation) = generation_of(&summary.labels) else { continue };
         let host_ports = match engine.inspect_container(&summary.id).await? {
             Some(info) => info.published.iter().map(|(port, b)| (*port, b.host_port)).collect(),
@@ -345,6 +425,7 @@ struct Failure<'a> {
     prior: Option<&'a DeploymentRecord>,
     network: String,
     network_created: bool,
+    ownership: &'a Ownership,
 }
 
 impl Failure<'_> {
@@ -352,14 +433,19 @@ impl Failure<'_> {
     async fn record_json(&self) -> String {
         let mut failed = failed_generations(&docker_record(self.prior));
         failed.insert(self.request.generation);
-        let generations = match live_generations(self.engine, &self.request.name, &failed).await {
+        let generations = match live_generations(self.engine, &self.request.name, &failed, self.ownership).await {
             Ok(generations) => generations,
             Err(e) => {
                 self.ctx.warn(format!("could not list the containers of {} ({e}); recording the previous ones", self.request.name)).await;
                 docker_record(self.prior).generations
             }
         };
-        let record = DockerDeployRecord { network: self.network.clone(), network_created: self.network_created, generations };
+        let record = DockerDeployRecord {
+            network: self.network.clone(),
+            network_created: self.network_created,
+            generations,
+            owner: self.ownership.owner.clone(),
+        };
         let (generation, url, container_id) = match self.prior {
             Some(p) => (p.generation, p.url.clone(), p.computed.get("container_id").and_then(Json::as_str).map(str::to_string)),
             None => (self.request.generation, None, None),
@@ -393,6 +479,7 @@ async fn ensure_network(
     engine: &DockerEngine,
     request: &DeploymentRequest,
     config: &DockerDeployConfig,
+    ownership: &Ownership,
     keep_json: &str,
 ) -> Result<(String, bool), PlatformError> {
     let name = &request.name;
@@ -403,7 +490,7 @@ async fn ensure_network(
     if let Some(network) = config.network.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
         let info = engine.inspect_network(network).await.map_err(|e| engine_failure(ctx, e, keep_json))?;
         return match info {
-            Some(info) => Ok((network.to_string(), ours(&info.labels))),
+            Some(info) => Ok((network.to_string(), ours(&info.labels) && ownership.owns_network(network, &info.labels))),
             None => Err(failed(
                 ctx,
                 format!(
@@ -417,7 +504,12 @@ async fn ensure_network(
     }
     let network = default_network(name);
     match engine.inspect_network(&network).await.map_err(|e| engine_failure(ctx, e, keep_json))? {
-        Some(info) if ours(&info.labels) => Ok((network, true)),
+        Some(info) if ours(&info.labels) && ownership.owns_network(&network, &info.labels) => Ok((network, true)),
+        Some(info) if ours(&info.labels) => {
+            let owner = info.labels.get(deploy_labels::OWNER).map_or("unrecorded", String::as_str);
+            let objects = format!("network {network} (owner {owner})");
+            Err(failed(ctx, foreign_message(engine, "deployment", name, &objects, &format!("app_deployment.<resource> docker:{name}")), "", keep_json))
+        }
         Some(_) => Err(failed(
             ctx,
             format!(
@@ -431,6 +523,7 @@ async fn ensure_network(
                 (deploy_labels::APP.to_string(), name.clone()),
                 (deploy_labels::ROLE.to_string(), deploy_labels::ROLE_NETWORK.to_string()),
                 (labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string()),
+                (deploy_labels::OWNER.to_string(), ownership.owner.clone()),
             ]);
             engine.create_network(&network, &network_labels).await.map_err(|e| engine_failure(ctx, e, keep_json))?;
             ctx.info(format!("created network {network}")).await;
@@ -486,6 +579,7 @@ pub(crate) fn container_spec(
     config: &DockerDeployConfig,
     image: &str,
     network: &str,
+    owner: &str,
 ) -> Result<ContainerSpec, PlatformError> {
     let ports = config.ports.clone().unwrap_or_default();
     let bind = bind_address(config.bind_address.as_deref());
@@ -497,6 +591,7 @@ pub(crate) fn container_spec(
     container_labels.insert(deploy_labels::GENERATION.into(), request.generation.to_string());
     container_labels.insert(deploy_labels::ROLE.into(), deploy_labels::ROLE_DEPLOYMENT.into());
     container_labels.insert(labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into());
+    container_labels.insert(deploy_labels::OWNER.into(), owner.to_string());
     if let Some(first) = ports.first() {
         container_labels.insert(deploy_labels::PORT.into(), first.to_string());
     }
@@ -529,6 +624,7 @@ pub(crate) fn container_spec(
             .collect(),
         network: Some(network.to_string()),
         aliases: vec![request.name.clone()],
+        ..Default::default()
     })
 }
 
@@ -639,12 +735,13 @@ async fn prune(
     request: &DeploymentRequest,
     prior_failed: &BTreeSet<u64>,
     protect: Option<u64>,
+    ownership: &Ownership,
 ) -> BTreeSet<u64> {
     let name = &request.name;
     let current = request.generation;
     let mut still_failed = BTreeSet::new();
     let containers = match engine.list_containers(&deployment_filter(name)).await {
-        Ok(c) => c,
+        Ok(c) => c.into_iter().filter(|c| ownership.owns_container(&c.id, &c.labels)).collect::<Vec<_>>(),
         Err(e) => {
             ctx.warn(format!("could not list the containers of {name} to remove old generations: {e}")).await;
             return prior_failed.iter().copied().filter(|g| *g != current).collect();
@@ -719,8 +816,28 @@ impl Platform for DockerDeploy {
         })?;
         let keep_json = prior.map(to_json).transpose()?.unwrap_or_default();
         let prior_record = docker_record(prior);
+        let mut ownership = Ownership::of(&prior_record);
+        if ownership.owner.is_empty() {
+            ownership.owner =
+                new_owner_id().ok_or_else(|| failed(ctx, "the system has no secure random source for an owner ID", "", &keep_json))?;
+        }
         let engine = DockerEngine::connect(&request.engine).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
-        let (network, network_created) = ensure_network(ctx, &engine, request, &config, &keep_json).await?;
+        refuse_foreign(ctx, &engine, &request.name, &ownership, &keep_json).await?;
+        let (network, network_created) = ensure_network(ctx, &engine, request, &config, &ownership, &keep_json).await?;
+        // From here a failure leaves a network of ours at least: record it (and the owner), so a
+        // destroy of the failed create removes it.
+        let keep_json = match prior {
+            Some(_) => keep_json,
+            None => {
+                let partial = DockerDeployRecord {
+                    network: network.clone(),
+                    network_created,
+                    generations: Vec::new(),
+                    owner: ownership.owner.clone(),
+                };
+                to_json(&make_record(request.generation, status::FAILED, None, None, &partial))?
+            }
+        };
         ensure_image(ctx, &engine, image, &keep_json).await?;
         // Generations beyond `keep` go before the new one starts rather than after it is healthy:
         // the set is the same either way (the current generation stays the newest kept one even
@@ -728,9 +845,9 @@ impl Platform for DockerDeploy {
         // The generation serving now stays until the new one is healthy, whatever `keep` says.
         ctx.progress("cleanup", -1).await;
         let serving = prior.map(|p| p.generation).filter(|g| *g > 0);
-        let mut still_failed = prune(ctx, &engine, request, &failed_generations(&prior_record), serving).await;
+        let mut still_failed = prune(ctx, &engine, request, &failed_generations(&prior_record), serving, &ownership).await;
 
-        let spec = container_spec(request, &config, image, &network)?;
+        let spec = container_spec(request, &config, image, &network, &ownership.owner)?;
         let cname = spec.name.clone();
         if let Some(stale) = engine.inspect_container(&cname).await.map_err(|e| engine_failure(ctx, e, &keep_json))? {
             ctx.info(format!(
@@ -743,7 +860,7 @@ impl Platform for DockerDeploy {
         }
         ctx.progress("create", -1).await;
         let id = engine.create_container(&spec).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
-        let failure = Failure { ctx, engine: &engine, request, prior, network: network.clone(), network_created };
+        let failure = Failure { ctx, engine: &engine, request, prior, network: network.clone(), network_created, ownership: &ownership };
         ctx.info(format!("created {cname} ({}) from {image} on network {network}", &id[..id.len().min(12)])).await;
         if let Err(e) = engine.start_container(&id).await {
             let mut message = format!("could not start {cname}: {e}");
@@ -771,12 +888,12 @@ impl Platform for DockerDeploy {
         };
 
         if request.keep == 0 {
-            still_failed = prune(ctx, &engine, request, &still_failed, None).await;
+            still_failed = prune(ctx, &engine, request, &still_failed, None, &ownership).await;
         }
         if prior_record.network_created && !prior_record.network.is_empty() && prior_record.network != network {
             remove_network_if_unused(ctx, &engine, &prior_record.network).await;
         }
-        let generations = match live_generations(&engine, &request.name, &still_failed).await {
+        let generations = match live_generations(&engine, &request.name, &still_failed, &ownership).await {
             Ok(generations) => generations,
             Err(e) => {
                 ctx.warn(format!("could not list the containers of {}: {e}", request.name)).await;
@@ -789,7 +906,7 @@ impl Platform for DockerDeploy {
                 }]
             }
         };
-        let record = DockerDeployRecord { network, network_created, generations };
+        let record = DockerDeployRecord { network, network_created, generations, owner: ownership.owner };
         let url = url_of(&info);
         if let Some(url) = &url {
             ctx.info(format!("generation {} of {} is ready at {url}", request.generation, request.name)).await;
@@ -842,8 +959,10 @@ impl Status<Deployment> for DockerDeploy {
             // named generation, else the newest running one).
             let mut current = current;
             let mut generation = generation;
+            let everything = Ownership::adopting("");
             if current.is_none() {
-                let live = live_generations(&engine, name, &BTreeSet::new()).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
+                let live =
+                    live_generations(&engine, name, &BTreeSet::new(), &everything).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
                 for g in live.iter().rev() {
                     if let Some(info) = engine.inspect_container(&g.container_id).await.map_err(|e| engine_failure(ctx, e, &keep_json))? {
                         if info.running {
@@ -860,8 +979,12 @@ impl Status<Deployment> for DockerDeploy {
                 Some(n) => n.labels.get(deploy_labels::APP) == Some(name) && n.labels.contains_key(labels::MANAGED_BY),
                 None => false,
             };
-            let generations = live_generations(&engine, name, &BTreeSet::new()).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
-            let record = DockerDeployRecord { network, network_created, generations };
+            let generations =
+                live_generations(&engine, name, &BTreeSet::new(), &everything).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
+            // The imported resource takes the found generation's owner; the next deploy labels
+            // the rest with it (or a new one when the objects predate owners).
+            let owner = info.labels.get(deploy_labels::OWNER).cloned().unwrap_or_default();
+            let record = DockerDeployRecord { network, network_created, generations, owner };
             let state = if info.running { status::READY } else { status::DRIFTED };
             let mut found = make_record(generation, state, url_of(&info), Some(&info.id), &record);
             found.observed = observed_from(&info.labels);
@@ -869,7 +992,8 @@ impl Status<Deployment> for DockerDeploy {
             return Ok(if info.running { outcome } else { outcome.with_detail(format!("{cname} is {}", info.describe_state())) });
         };
         let failed = failed_generations(&prior_record);
-        let generations = live_generations(&engine, name, &failed).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
+        let ownership = Ownership::of(&prior_record);
+        let generations = live_generations(&engine, name, &failed, &ownership).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
         let mut record = prior.clone();
         let docker = DockerDeployRecord { generations, ..prior_record.clone() };
         record.record = serde_json::to_value(&docker).unwrap_or(Json::Null);
@@ -879,6 +1003,10 @@ impl Status<Deployment> for DockerDeploy {
             record.secret_env_differs = app_spec::job::secret_env_differs(&request.secret_env, &live, &[]);
         }
         let drift = match &current {
+            Some(info) if !ownership.owns_container(&info.id, &info.labels) => Some(format!(
+                "container {cname} of generation {generation} now belongs to another configuration (owner {}); the next apply deploys a new generation of this one",
+                info.labels.get(deploy_labels::OWNER).map_or("unrecorded", String::as_str)
+            )),
             Some(info) if info.running => {
                 if record.status == status::DRIFTED {
                     record.status = status::READY.into();
@@ -919,10 +1047,15 @@ impl Destroyer<Deployment> for DockerDeploy {
         let keep_json = prior.map(to_json).transpose()?.unwrap_or_default();
         let engine = DockerEngine::connect(&request.engine).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
         let prior_record = docker_record(prior);
+        let ownership = Ownership::of(&prior_record);
         let name = &request.name;
         let mut problems = Vec::new();
         let containers = engine.list_containers(&deployment_filter(name)).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
         for container in &containers {
+            if !ownership.owns_container(&container.id, &container.labels) {
+                ctx.info(format!("left {}: another configuration's container of the same app name", container.name)).await;
+                continue;
+            }
             match engine.remove_container(&container.id).await {
                 Ok(_) => ctx.info(format!("removed {}", container.name)).await,
                 Err(e) => problems.push(e.to_string()),
@@ -930,8 +1063,8 @@ impl Destroyer<Deployment> for DockerDeploy {
         }
         // Networks this platform created for the app: recorded, or found by their labels.
         let mut networks = BTreeSet::new();
-        if prior_record.network_created && !prior_record.network.is_empty() {
-            networks.insert(prior_record.network.clone());
+        if let Some(network) = &ownership.network {
+            networks.insert(network.clone());
         }
         let filter = [
             (deploy_labels::APP, name.as_str()),
@@ -954,16 +1087,11 @@ impl Destroyer<Deployment> for DockerDeploy {
                 }
             };
             let ours = info.labels.get(deploy_labels::APP) == Some(name) && info.labels.contains_key(labels::MANAGED_BY);
-            if !ours {
+            if !ours || !ownership.owns_network(&network, &info.labels) {
                 continue;
             }
-            if !info.containers.is_empty() {
-                let users: Vec<&str> = info.containers.values().map(String::as_str).collect();
-                problems.push(format!(
-                    "network {network} is still used by {} (e.g. the router of a release that is not destroyed yet): destroy the release first, or remove {}",
-                    users.join(", "),
-                    if users.len() == 1 { "it" } else { "them" }
-                ));
+            if let Err(problem) = release_network(ctx, &engine, &network).await {
+                problems.push(problem);
                 network_left = Some(network);
                 continue;
             }
@@ -979,15 +1107,63 @@ impl Destroyer<Deployment> for DockerDeploy {
             return Ok(Outcome::nothing());
         }
         // What is left stays in the state, so a later destroy can finish.
-        let generations = live_generations(&engine, name, &failed_generations(&prior_record)).await.unwrap_or_default();
+        let generations = live_generations(&engine, name, &failed_generations(&prior_record), &ownership).await.unwrap_or_default();
         let record = DockerDeployRecord {
             network: network_left.clone().unwrap_or_else(|| prior_record.network.clone()),
             network_created: network_left.is_some() || prior_record.network_created,
             generations,
+            owner: ownership.owner.clone(),
         };
         let mut left = prior.cloned().unwrap_or_else(|| make_record(request.generation, status::FAILED, None, None, &record));
         left.record = serde_json::to_value(&record).unwrap_or(Json::Null);
         Err(failed(ctx, format!("destroying deployment {name} left things behind: {}", problems.join("; ")), "", &to_json(&left)?))
+    }
+}
+
+/// How long a destroy waits for this provider's containers (a release's router, destroyed at the
+/// same time) to leave a network before it detaches them itself.
+const DETACH_WAIT: Duration = Duration::from_secs(30);
+
+/// Empties a network this deployment created before its removal. Containers this provider made
+/// (a release's router, whose destroy may run at the same time) get [`DETACH_WAIT`] to leave, then
+/// are detached; a container of anyone else keeps the network, and the error says which.
+async fn release_network(ctx: &JobContext, engine: &DockerEngine, network: &str) -> Result<(), String> {
+    let deadline = Instant::now() + DETACH_WAIT;
+    loop {
+        let attached = match engine.inspect_network(network).await {
+            Ok(Some(info)) => info.containers,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(e.to_string()),
+        };
+        if attached.is_empty() {
+            return Ok(());
+        }
+        let mut ours = Vec::new();
+        for (id, container_name) in &attached {
+            match engine.inspect_container(id).await {
+                Ok(Some(info)) if info.labels.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE) => {
+                    ours.push((id.clone(), container_name.clone()))
+                }
+                Ok(None) => {}
+                Ok(Some(_)) => {
+                    return Err(format!(
+                        "network {network} is still used by {container_name}, which this provider did not create: disconnect it (`docker network disconnect {network} {container_name}`) and destroy again"
+                    ))
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        if Instant::now() >= deadline {
+            for (id, container_name) in ours {
+                ctx.info(format!("detaching {container_name} from network {network} (a release's router that is not destroyed yet)")).await;
+                engine.disconnect_network(network, &id).await.map_err(|e| e.to_string())?;
+            }
+            continue;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(250)) => {}
+            () = ctx.cancelled() => return Err(format!("cancelled while waiting for the containers on network {network} to leave")),
+        }
     }
 }
 
@@ -1036,7 +1212,7 @@ mod tests {
         };
         let config = config(json!({"ports": [8080, 9090], "host_ports": {"9090": 19090}, "bind_address": "0.0.0.0",
             "resources": {"memory": "64m", "cpus": 0.5}, "command": ["/bin/app", "serve"]}));
-        let spec = container_spec(&request, &config, "sha256:abc", "app-web").expect("spec");
+        let spec = container_spec(&request, &config, "sha256:abc", "app-web", "0123abcd").expect("spec");
         assert_eq!(spec.name, "web-g3");
         assert_eq!(spec.env.get("TOKEN").map(String::as_str), Some("s3cret"));
         assert_eq!(spec.labels[deploy_labels::APP], "web");

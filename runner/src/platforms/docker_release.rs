@@ -23,13 +23,14 @@
 //! DESTROY removes the router container only (the router image is shared and stays).
 
 use super::docker_build::{engine_failure, failed, logged};
-use super::docker_deploy::{bind_address, http_url, reachable_host, tcp_connect, upstream_ip};
+use super::docker_deploy::{bind_address, foreign_message, http_url, reachable_host, tcp_connect, upstream_ip};
 use crate::context::JobContext;
 use crate::engine::containers::{ContainerInfo, ContainerSpec, PublishedPort};
 use crate::engine::docker::{BuildOptions, DockerEngine};
-use crate::platform::{to_json, Destroyer, Outcome, PlatformError, Release, ReleaseManager, Status};
+use crate::platform::{new_owner_id, to_json, Destroyer, Outcome, PlatformError, Release, ReleaseManager, Status};
 use app_spec::docker_deploy::{
-    labels as deploy_labels, router_name, DockerReleaseConfig, DockerReleaseRecord, DEFAULT_RESTART, ROUTER_PORT, ROUTER_UPSTREAM_FILE,
+    labels as deploy_labels, owned_by, router_name, DockerReleaseConfig, DockerReleaseRecord, DEFAULT_RESTART, ROUTER_MEMORY_BYTES,
+    ROUTER_PIDS_LIMIT, ROUTER_PORT, ROUTER_UPSTREAM_FILE, ROUTER_USER,
 };
 use app_spec::job::{labels, status, ReleaseRecord, ReleaseRequest};
 use async_trait::async_trait;
@@ -146,6 +147,13 @@ async fn ensure_router_image(ctx: &JobContext, engine: &DockerEngine, keep_json:
     Ok(tag)
 }
 
+/// Whether `router` is the router of the release whose record is `recorded`: this provider's
+/// router carrying the record's owner (or, from before owners were recorded, the recorded one).
+fn owns_router(router: &ContainerInfo, recorded: Option<&DockerReleaseRecord>) -> bool {
+    let owner = recorded.map_or("", |r| r.owner.as_str());
+    is_ours(router) && owned_by(&router.labels, owner, recorded.is_some_and(|r| r.router_container_id == router.id))
+}
+
 fn is_ours(info: &ContainerInfo) -> bool {
     info.labels.get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE)
         && info.labels.get(deploy_labels::ROLE).map(String::as_str) == Some(deploy_labels::ROLE_ROUTER)
@@ -256,6 +264,11 @@ impl ReleaseManager for DockerRelease {
             Some(g) if g != generation => format!("; the release stays on generation {g}"),
             _ => String::new(),
         };
+        let mut recorded = docker_record(prior).unwrap_or_default();
+        if recorded.owner.is_empty() {
+            recorded.owner =
+                new_owner_id().ok_or_else(|| failed(ctx, "the system has no secure random source for an owner ID", "", &keep_json))?;
+        }
         let engine = DockerEngine::connect(&request.engine).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
 
         // 1. The generation must run and accept connections.
@@ -316,6 +329,12 @@ impl ReleaseManager for DockerRelease {
                     &keep_json,
                 ));
             }
+            if !owns_router(r, Some(&recorded)) {
+                let owner = r.labels.get(deploy_labels::OWNER).map_or("unrecorded", String::as_str);
+                let objects = format!("router {rname} (owner {owner})");
+                let import = format!("app_release.<resource> {}", request.name);
+                return Err(failed(ctx, foreign_message(&engine, "release", &request.name, &objects, &import), "", &keep_json));
+            }
             let wanted = (bind.clone(), Some(config.port));
             if r.configured_ports.get(&ROUTER_PORT) != Some(&wanted) {
                 ctx.info(format!(
@@ -355,6 +374,8 @@ impl ReleaseManager for DockerRelease {
                 router_labels.insert(deploy_labels::RELEASE.into(), request.name.clone());
                 router_labels.insert(deploy_labels::ROLE.into(), deploy_labels::ROLE_ROUTER.into());
                 router_labels.insert(labels::MANAGED_BY.into(), labels::MANAGED_BY_VALUE.into());
+                router_labels.insert(deploy_labels::OWNER.into(), recorded.owner.clone());
+                // Not root, bounded: the router holds one thread and a few MiB (app-router's docs).
                 let spec = ContainerSpec {
                     name: rname.clone(),
                     image: image.clone(),
@@ -363,6 +384,9 @@ impl ReleaseManager for DockerRelease {
                     restart: DEFAULT_RESTART.into(),
                     ports: vec![PublishedPort { container_port: ROUTER_PORT, host_ip: bind.clone(), host_port: Some(config.port) }],
                     network: Some(network.clone()),
+                    user: Some(ROUTER_USER.into()),
+                    memory: Some(ROUTER_MEMORY_BYTES),
+                    pids_limit: Some(ROUTER_PIDS_LIMIT),
                     ..Default::default()
                 };
                 let id = engine.create_container(&spec).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
@@ -393,8 +417,13 @@ impl ReleaseManager for DockerRelease {
 
         // 3. The stable address must answer.
         let host = reachable_host(&bind);
-        let docker =
-            DockerReleaseRecord { router_container_id: router_id.clone(), router_container_name: rname.clone(), network, upstream };
+        let docker = DockerReleaseRecord {
+            router_container_id: router_id.clone(),
+            router_container_name: rname.clone(),
+            network,
+            upstream,
+            owner: recorded.owner.clone(),
+        };
         match verify(&host, config.port, VERIFY_WITHIN).await {
             Ok(how) => {
                 let took = switch_started.elapsed();
@@ -451,18 +480,15 @@ impl Status<Release> for DockerRelease {
             router = engine.inspect_container(&rname).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
         }
         let router = router.filter(is_ours);
-        // Reading the router's upstream file goes through the archive API, which costs ~80 ms on
-        // dockerd 20.10 and serialises in the engine: a refresh reads it only on import. With a
-        // record, the router running and the released generation running at the recorded
-        // address is the check; an upstream edited by hand inside the router is not seen.
-        let upstream = match (&router, prior) {
-            (Some(_), Some(_)) => None,
-            (Some(r), None) => engine
+        // Where the router forwards (the archive API: ~80 ms on dockerd 20.10), so a target
+        // changed outside Terraform shows as drift.
+        let upstream = match &router {
+            Some(r) => engine
                 .read_file(&r.id, ROUTER_UPSTREAM_FILE)
                 .await
                 .map_err(|e| engine_failure(ctx, e, &keep_json))?
                 .map(|b| String::from_utf8_lossy(&b).trim().to_string()),
-            (None, _) => None,
+            None => None,
         };
         let (Some(prior), Some(recorded)) = (prior, recorded) else {
             // Nothing recorded (import by name): what the router does is the reference.
@@ -490,6 +516,7 @@ impl Status<Release> for DockerRelease {
                 router_container_name: r.name.clone(),
                 network: r.network_mode.clone(),
                 upstream,
+                owner: r.labels.get(deploy_labels::OWNER).cloned().unwrap_or_default(),
             };
             let state = if r.running && released > 0 { status::READY } else { status::DRIFTED };
             let mut config = serde_json::Map::new();
@@ -507,11 +534,27 @@ impl Status<Release> for DockerRelease {
                 observed: Some(app_spec::job::ObservedRelease { deployment, config }),
             });
         };
+        let config = parse_config(request).ok();
+        let wanted = config.as_ref().map(|c| (bind_address(c.bind_address.as_deref()), Some(c.port)));
         let drift = match &router {
             None => Some(format!("the router container {rname} no longer exists (removed outside Terraform); the next apply recreates it")),
+            Some(r) if !owns_router(r, Some(&recorded)) => Some(format!(
+                "the router container {rname} now belongs to another configuration (owner {}); the next apply fails until one of them lets go of it",
+                r.labels.get(deploy_labels::OWNER).map_or("unrecorded", String::as_str)
+            )),
             Some(r) if !r.running => {
                 Some(format!("the router container {rname} is {}; the next apply starts it again", r.describe_state()))
             }
+            Some(r) if wanted.is_some() && r.configured_ports.get(&ROUTER_PORT) != wanted.as_ref() => Some(format!(
+                "the router container {rname} publishes {:?} instead of {:?} (changed outside Terraform); the next apply recreates it",
+                r.configured_ports.get(&ROUTER_PORT),
+                wanted
+            )),
+            Some(_) if upstream.as_deref().is_some_and(|u| u != recorded.upstream) => Some(format!(
+                "the router container {rname} forwards to {} instead of {} (changed outside Terraform); the next apply switches it back",
+                upstream.as_deref().unwrap_or_default(),
+                recorded.upstream
+            )),
             Some(_) => {
                 let target = find_generation(&engine, &request.deployment, prior.released_generation)
                     .await
@@ -577,6 +620,9 @@ impl Destroyer<Release> for DockerRelease {
             None => ctx.info(format!("the router {rname} was already gone")).await,
             Some(r) if !is_ours(&r) => {
                 ctx.warn(format!("a container named {rname} exists that this provider did not create: left as it is")).await
+            }
+            Some(r) if !owns_router(&r, recorded.as_ref()) => {
+                ctx.warn(format!("the router {rname} belongs to another configuration's release: left as it is")).await
             }
             Some(r) => {
                 engine.remove_container(&r.id).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;

@@ -26,7 +26,7 @@ pub fn requests(place: &str, json: &Json) -> Result<(), String> {
         "app_deployment.docker" => {
             let config: DockerDeployConfig = read(json)?;
             health(&config).map_err(|e| format!("health check: {e}"))?;
-            container_spec(&request(), &config, "sha256:00", "net").map_err(|e| format!("container: {e}"))?;
+            container_spec(&request(), &config, "sha256:00", "net", "owner").map_err(|e| format!("container: {e}"))?;
         }
         "app_release.docker" => {
             let config: DockerReleaseConfig = read(json)?;
