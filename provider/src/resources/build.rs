@@ -16,7 +16,7 @@ use crate::framework::plan::{set_attr, unknowns_to_null, Planned};
 use crate::framework::resource::PlanRequest;
 use crate::framework::schema::{Attribute, Block, Nesting, Schema};
 use crate::framework::{timeouts, ApplyResult, AttrPath, Ctx, Diagnostics, ReadResult, Resource};
-use crate::runner::Finished;
+use crate::runner::{Finished, UploadError};
 use app_cty::Value;
 use app_proto::runner::job_result::Outcome;
 use app_proto::runner::{JobRequest, Operation, Role as JobRole};
@@ -108,17 +108,6 @@ impl ContextSpec {
         tokio::task::spawn_blocking(move || app_source::source_hash(&root, dockerfile.as_deref(), &inputs))
             .await
             .unwrap_or(Err(SourceError::WorkerPanicked))
-    }
-
-    async fn pack(&self) -> Result<(Vec<u8>, app_source::PackSummary), SourceError> {
-        let (root, dockerfile) = (self.root.clone(), self.dockerfile.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut archive = Vec::new();
-            let summary = app_source::pack_context(&root, dockerfile.as_deref(), &mut archive)?;
-            Ok((archive, summary))
-        })
-        .await
-        .unwrap_or(Err(SourceError::WorkerPanicked))
     }
 }
 
@@ -326,21 +315,19 @@ impl AppBuild {
                     return Err(diags);
                 }
             }
-            let (archive, summary) = match spec.pack().await {
-                Ok(packed) => packed,
-                Err(e) => {
+            let (id, summary) = match ctx.runner.upload_context(&spec.root, spec.dockerfile.as_deref()).await {
+                Ok(uploaded) => uploaded,
+                Err(UploadError::Context(e)) => {
                     source_error(&mut diags, &e);
                     return Err(diags);
                 }
-            };
-            tracing::info!(build = %name, files = summary.files, bytes = summary.bytes, "packed the build context");
-            source_id = match ctx.runner.upload_source(archive).await {
-                Ok(id) => id,
-                Err(e) => {
+                Err(UploadError::Runner(e)) => {
                     runner_failure(&mut diags, what, "build", &name, &e);
                     return Err(diags);
                 }
             };
+            tracing::info!(build = %name, files = summary.files, bytes = summary.bytes, "uploaded the build context");
+            source_id = id;
             request.source_hash = hashed.hash.clone();
             request.dockerfile = Some(summary.dockerfile_in_archive);
             request.build_config = Some(build_config_label(planned, config));
