@@ -9,7 +9,6 @@ use crate::proto::{
 };
 use crate::sources::{SourceError, SourceStore};
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
@@ -67,11 +66,6 @@ impl RunnerService {
                 shutting_down: CancelToken::new(),
             }),
         }
-    }
-
-    /// The directory holding uploaded sources, once an upload created it.
-    pub fn sources_dir(&self) -> Option<PathBuf> {
-        self.shared.sources.dir()
     }
 
     /// Ids of the jobs running now.

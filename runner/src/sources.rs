@@ -4,7 +4,8 @@
 //! inside the runner's private socket directory (which the provider created 0700 and removes
 //! when the runner ends, even by SIGKILL). The runner removes it when it stops (end of stdin,
 //! SIGTERM) and when the store is dropped. Each upload is written to its file as it arrives and
-//! may hold at most [`SourceStore::limit`] bytes.
+//! may hold at most the store's limit (default [`DEFAULT_MAX_SOURCE_BYTES`], set with
+//! [`MAX_SOURCE_ENV`]).
 
 use crate::proto::SourceChunk;
 use sha2::{Digest, Sha256};
@@ -48,11 +49,6 @@ impl SourceStore {
     /// to this user), accepting uploads of at most `limit` bytes.
     pub fn new(parent: PathBuf, limit: u64) -> Self {
         Self { parent, limit, dir: Mutex::new(Ok(None)) }
-    }
-
-    /// The largest upload accepted, in bytes.
-    pub fn limit(&self) -> u64 {
-        self.limit
     }
 
     fn store_error(dir: &Path, reason: impl ToString) -> SourceError {
@@ -193,7 +189,7 @@ fn parse_size(text: &str) -> Option<u64> {
 /// "8 GiB", "300 MiB", "1000 bytes": the limit as a person reads it.
 fn human(bytes: u64) -> String {
     for (shift, unit) in [(40, "TiB"), (30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if bytes >= 1 << shift && bytes % (1 << shift) == 0 {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
             return format!("{} {unit}", bytes >> shift);
         }
     }
