@@ -37,6 +37,11 @@ pub mod runner {
     include!("generated/apprunner.v1.rs");
 }
 
+/// Version of the runner protocol ([`runner`]) that this build speaks, reported by the runner in
+/// `InfoResponse.protocol_version`. Raise it with every change that an older peer would
+/// misunderstand; the provider refuses a runner whose version differs from its own.
+pub const RUNNER_PROTOCOL_VERSION: u32 = 1;
+
 /// Major version of the Terraform plugin protocol defined in [`tfplugin6`].
 pub const TFPLUGIN6_MAJOR: u32 = 6;
 

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 const USAGE: &str = "usage:
   app-runner on-demand --socket PATH   serve one caller over a unix socket (the default mode);
                                        the first line of stdin is the token, `ready` is printed
-                                       on stdout once calls are accepted, end of stdin stops it
+                                       on stdout once calls are accepted, end of stdin stops it;
+                                       uploads are limited to APP_RUNNER_MAX_SOURCE_BYTES
+                                       (bytes, or with K/M/G/T; default 8G)
   app-runner version                   print the version";
 
 enum Command {
@@ -68,6 +70,13 @@ fn main() -> ExitCode {
         }
         Command::OnDemand { socket } => {
             app_log::init("app-runner", app_log::level_from_env());
+            let max_source_bytes = match app_runner::sources::limit_from_env() {
+                Ok(limit) => limit,
+                Err(message) => {
+                    eprintln!("app-runner: {message}");
+                    return ExitCode::from(2);
+                }
+            };
             let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
                 Ok(runtime) => runtime,
                 Err(e) => {
@@ -75,7 +84,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let options = app_runner::ondemand::OnDemandOptions { socket };
+            let options = app_runner::ondemand::OnDemandOptions { socket, max_source_bytes };
             let plugins = app_runner::platforms::builtin();
             let result = runtime.block_on(app_runner::ondemand::run(options, plugins, std::io::stdin(), std::io::stdout()));
             runtime.shutdown_timeout(std::time::Duration::from_secs(1));

@@ -4,11 +4,16 @@
 //! Handshake: the first line of stdin is the per-start token; once the socket is bound the
 //! runner prints `ready\n` on stdout. It exits when stdin reaches end of file (the provider
 //! exited, even by `kill -9`) or on SIGTERM, and ignores SIGINT.
+//!
+//! Uploaded sources go to a new randomly named 0700 directory inside the socket's directory
+//! (see [`crate::sources`]); they are removed however the runner stops, and the provider removes
+//! the socket directory with anything in it once the runner is gone (also after `kill -9`).
 
 use crate::auth::TokenCheck;
 use crate::platform::Plugins;
 use crate::proto::runner_server::RunnerServer;
 use crate::service::{RunnerService, MAX_MESSAGE_SIZE};
+use crate::sources::SourceStore;
 use crate::sys;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -32,6 +37,8 @@ const SERVER_GRACE: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone)]
 pub struct OnDemandOptions {
     pub socket: PathBuf,
+    /// The largest source upload accepted, in bytes.
+    pub max_source_bytes: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -50,10 +57,15 @@ pub enum OnDemandError {
     Server(String),
 }
 
+/// The directory holding the socket.
+fn socket_dir(socket: &Path) -> &Path {
+    socket.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}
+
 /// Refuses a socket directory that others could reach: it must be a real directory owned by
 /// this user with mode 0700.
 pub fn check_socket_dir(socket: &Path) -> Result<(), OnDemandError> {
-    let dir = socket.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = socket_dir(socket);
     let bad = |reason: String| OnDemandError::SocketDir { dir: dir.display().to_string(), reason };
     let meta = std::fs::symlink_metadata(dir).map_err(|e| bad(format!("cannot be read: {e}")))?;
     if !meta.file_type().is_dir() {
@@ -136,6 +148,8 @@ enum Stop {
     StdinClosed,
     Terminated,
     ServerEnded(Option<String>),
+    /// The ready line could not be written: the caller is gone.
+    ReadyFailed(std::io::Error),
 }
 
 /// Runs on-demand mode to its end. `stdin` carries the token line and, by closing, the order
@@ -167,7 +181,7 @@ pub async fn run(
     };
 
     let listener = bind(&socket)?;
-    let service = RunnerService::new(plugins);
+    let service = RunnerService::new(plugins, SourceStore::new(socket_dir(&socket).to_path_buf(), options.max_source_bytes));
     let server = RunnerServer::new(service.clone()).max_decoding_message_size(MAX_MESSAGE_SIZE).max_encoding_message_size(MAX_MESSAGE_SIZE);
     let server = InterceptedService::new(server, TokenCheck::new(&token));
     let (stop_server_tx, stop_server_rx) = oneshot::channel::<()>();
@@ -180,17 +194,21 @@ pub async fn run(
             .await
     });
 
-    ready.write_all(READY_LINE.as_bytes()).and_then(|()| ready.flush()).map_err(OnDemandError::Ready)?;
-    tracing::info!(socket = %socket.display(), version = env!("CARGO_PKG_VERSION"), "runner ready");
-
-    let stop = tokio::select! {
-        _ = &mut eof_rx => Stop::StdinClosed,
-        _ = terminate.recv() => Stop::Terminated,
-        ended = &mut server_task => Stop::ServerEnded(match ended {
-            Ok(Ok(())) => None,
-            Ok(Err(e)) => Some(e.to_string()),
-            Err(e) => Some(e.to_string()),
-        }),
+    // From here on every way out goes through the shutdown below (jobs cancelled, sources removed).
+    let stop = match ready.write_all(READY_LINE.as_bytes()).and_then(|()| ready.flush()) {
+        Err(e) => Stop::ReadyFailed(e),
+        Ok(()) => {
+            tracing::info!(socket = %socket.display(), version = crate::VERSION, "runner ready");
+            tokio::select! {
+                _ = &mut eof_rx => Stop::StdinClosed,
+                _ = terminate.recv() => Stop::Terminated,
+                ended = &mut server_task => Stop::ServerEnded(match ended {
+                    Ok(Ok(())) => None,
+                    Ok(Err(e)) => Some(e.to_string()),
+                    Err(e) => Some(e.to_string()),
+                }),
+            }
+        }
     };
     tracing::info!(reason = ?stop, "runner stopping");
 
@@ -206,6 +224,7 @@ pub async fn run(
     }
     match stop {
         Stop::ServerEnded(Some(e)) => Err(OnDemandError::Server(e)),
+        Stop::ReadyFailed(e) => Err(OnDemandError::Ready(e)),
         _ => Ok(()),
     }
 }

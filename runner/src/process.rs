@@ -102,7 +102,13 @@ pub enum ProcessError {
     #[error("lost track of `{program}`: {message}")]
     Wait { program: String, message: String },
     #[error("`{program}` was stopped because the job was cancelled")]
-    Cancelled { program: String, tail: Vec<String> },
+    Cancelled {
+        program: String,
+        tail: Vec<String>,
+        /// What it printed on stdout before it was stopped, up to [`STDOUT_CAP`].
+        stdout: Vec<u8>,
+        stdout_truncated: bool,
+    },
 }
 
 impl ProcessError {
@@ -253,7 +259,13 @@ pub async fn run(ctx: &JobContext, spec: &CommandSpec) -> Result<Finished, Proce
             }
         }
         guard.armed = false;
-        return Err(ProcessError::Cancelled { program: program.clone(), tail: capture.tail() });
+        let tail = capture.tail();
+        return Err(ProcessError::Cancelled {
+            program: program.clone(),
+            tail,
+            stdout: capture.stdout,
+            stdout_truncated: capture.truncated,
+        });
     }
     // Finished on its own: whatever it left running in the background is its business.
     guard.armed = false;

@@ -55,11 +55,12 @@ pub struct RunnerService {
 }
 
 impl RunnerService {
-    pub fn new(plugins: Plugins) -> Self {
+    /// A service whose uploads go to `sources`.
+    pub fn new(plugins: Plugins, sources: SourceStore) -> Self {
         Self {
             shared: Arc::new(Shared {
                 plugins,
-                sources: SourceStore::default(),
+                sources,
                 jobs: Mutex::new(HashMap::new()),
                 job_ended: Notify::new(),
                 shutting_down: CancelToken::new(),
@@ -134,17 +135,21 @@ impl Runner for RunnerService {
     }
 
     async fn upload_source(&self, request: Request<tonic::Streaming<SourceChunk>>) -> Result<Response<SourceRef>, Status> {
-        let chunks = request.into_inner().map(|chunk| chunk.map(|c| c.data));
-        let (id, size) = self.shared.sources.put(chunks).await.map_err(|e| match e {
-            SourceError::Stream(m) => Status::aborted(m),
-            store => Status::internal(store.to_string()),
+        let (id, size) = self.shared.sources.put(request.into_inner()).await.map_err(|e| match e {
+            SourceError::TooLarge { .. } => Status::resource_exhausted(e.to_string()),
+            SourceError::Stream(_) | SourceError::Incomplete => Status::aborted(e.to_string()),
+            SourceError::Store { .. } => Status::internal(e.to_string()),
         })?;
         tracing::debug!(source = %id, size, "source uploaded");
         Ok(Response::new(SourceRef { id, size }))
     }
 
     async fn info(&self, _request: Request<InfoRequest>) -> Result<Response<InfoResponse>, Status> {
-        Ok(Response::new(InfoResponse { version: env!("CARGO_PKG_VERSION").to_string(), platforms: self.shared.plugins.names() }))
+        Ok(Response::new(InfoResponse {
+            version: crate::VERSION.to_string(),
+            platforms: self.shared.plugins.names(),
+            protocol_version: app_proto::RUNNER_PROTOCOL_VERSION,
+        }))
     }
 }
 
@@ -155,8 +160,9 @@ async fn sleep_until_opt(at: Option<Instant>) {
     }
 }
 
-/// Runs one job to its end and sends its single Result event.
-async fn drive(shared: Arc<Shared>, job: JobRequest, tx: mpsc::Sender<JobEvent>, token: CancelToken) {
+/// Runs one job to its end and sends its single Result event (also returned: the caller may be
+/// gone by then).
+async fn drive(shared: Arc<Shared>, job: JobRequest, tx: mpsc::Sender<JobEvent>, token: CancelToken) -> JobResult {
     let started = Instant::now();
     let operation = operation_name(Operation::try_from(job.operation).unwrap_or(Operation::Unspecified));
     let role = role_name(Role::try_from(job.role).unwrap_or(Role::Unspecified));
@@ -165,19 +171,12 @@ async fn drive(shared: Arc<Shared>, job: JobRequest, tx: mpsc::Sender<JobEvent>,
     let source = if job.source_id.is_empty() { None } else { shared.sources.path(&job.source_id) };
     if !job.source_id.is_empty() && source.is_none() {
         let error = format!("source {} was not uploaded to this runner; upload it with UploadSource first", job.source_id);
-        let _ = tx
-            .send(JobEvent {
-                event: Some(job_event::Event::Result(JobResult {
-                    outcome: job_result::Outcome::Failed as i32,
-                    result_json: job.prior_json.clone(),
-                    error,
-                    detail: String::new(),
-                })),
-            })
-            .await;
+        let result =
+            JobResult { outcome: job_result::Outcome::Failed as i32, result_json: job.prior_json.clone(), error, detail: String::new() };
+        let _ = tx.send(JobEvent { event: Some(job_event::Event::Result(result.clone())) }).await;
         shared.jobs().remove(&job.job_id);
         shared.job_ended.notify_waiters();
-        return;
+        return result;
     }
     let ctx = JobContext::new(job.job_id.clone(), tx.clone(), token.clone()).with_source(source);
     let deadline = (job.timeout_ms > 0).then(|| started + Duration::from_millis(job.timeout_ms));
@@ -219,7 +218,8 @@ async fn drive(shared: Arc<Shared>, job: JobRequest, tx: mpsc::Sender<JobEvent>,
         shared.jobs().remove(&job.job_id);
     }
     shared.job_ended.notify_waiters();
-    let _ = tx.send(JobEvent { event: Some(job_event::Event::Result(result)) }).await;
+    let _ = tx.send(JobEvent { event: Some(job_event::Event::Result(result.clone())) }).await;
+    result
 }
 
 fn seconds(ms: u64) -> String {
@@ -281,7 +281,7 @@ mod tests {
     use serde_json::json;
 
     fn service() -> RunnerService {
-        RunnerService::new(crate::platforms::builtin())
+        RunnerService::new(crate::platforms::builtin(), SourceStore::new(std::env::temp_dir(), 1 << 20))
     }
 
     fn deploy(job_id: &str, create: serde_json::Value, timeout_ms: u64) -> JobRequest {
@@ -355,6 +355,35 @@ mod tests {
         assert!(!missing.found);
     }
 
+    /// The caller drops its RunJob call while the create command runs: the command is stopped,
+    /// and the job's result is the record of what it reported creating, not the prior record.
+    #[tokio::test]
+    async fn a_job_whose_caller_goes_away_keeps_what_it_created() {
+        let service = service();
+        let mut job = deploy("gone", json!(["sh", "-c", "echo '{\"id\": \"srv-7\"}'; exec sleep 30"]), 0);
+        job.prior_json = json!({"generation": 1, "status": "ready", "computed": {"outputs": {"id": "srv-6"}}}).to_string();
+        let token = CancelToken::new();
+        service.shared.jobs().insert(job.job_id.clone(), token.clone());
+        let (tx, mut rx) = mpsc::channel(EVENT_BUFFER);
+        let running = tokio::spawn(drive(service.shared.clone(), job, tx, token));
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().expect("the job's events");
+            if matches!(&event.event, Some(job_event::Event::Log(l)) if l.stream == "stdout") {
+                break;
+            }
+        }
+        let started = Instant::now();
+        drop(rx);
+        let result = tokio::time::timeout(Duration::from_secs(10), running).await.unwrap().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(5), "the command was stopped at once");
+        assert_eq!(result.outcome, job_result::Outcome::Cancelled as i32, "{result:?}");
+        assert!(result.error.contains("its caller went away"), "{}", result.error);
+        let record: serde_json::Value = serde_json::from_str(&result.result_json).unwrap();
+        assert_eq!(record["status"], "failed");
+        assert_eq!(record["computed"]["outputs"], json!({"id": "srv-7"}), "{record}");
+        assert!(service.running_jobs().is_empty());
+    }
+
     #[tokio::test]
     async fn unknown_platforms_list_what_is_supported() {
         let service = service();
@@ -393,6 +422,7 @@ mod tests {
     async fn info_lists_ready_platforms() {
         let info = service().info(Request::new(InfoRequest {})).await.unwrap().into_inner();
         assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+        assert_eq!(info.protocol_version, app_proto::RUNNER_PROTOCOL_VERSION);
         assert_eq!(info.platforms, vec!["aws_lambda", "docker", "docker_pull", "exec"]);
     }
 

@@ -2,7 +2,7 @@
 #![allow(clippy::unwrap_used)]
 
 use app_runner::proto::runner_client::RunnerClient;
-use app_runner::proto::{job_event, job_result, InfoRequest, JobEvent, JobRequest, Operation, Role, SourceChunk};
+use app_runner::proto::{job_event, job_result, InfoRequest, JobEvent, JobRequest, Operation, Role, SourceChunk, SourceRef};
 use hyper_util::rt::TokioIo;
 use serde_json::json;
 use std::os::unix::fs::PermissionsExt;
@@ -45,11 +45,17 @@ impl Drop for Runner {
 
 /// Starts the runner, writes the token line, waits for `ready`.
 async fn start() -> Runner {
+    start_with(&[]).await
+}
+
+/// [`start`] with extra environment variables.
+async fn start_with(env: &[(&str, &str)]) -> Runner {
     let dir = private_dir();
     let socket = dir.join("runner.sock");
     let mut child = Command::new(BIN)
         .args(["on-demand", "--socket"])
         .arg(&socket)
+        .envs(env.iter().copied())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -129,6 +135,7 @@ async fn deploy_over_the_socket_then_stdin_eof_stops_the_runner() {
 
     let info = client.info(InfoRequest {}).await.unwrap().into_inner();
     assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
+    assert_eq!(info.protocol_version, app_proto::RUNNER_PROTOCOL_VERSION);
     assert_eq!(info.platforms, vec!["aws_lambda", "docker", "docker_pull", "exec"]);
 
     let create = json!(["sh", "-c", "echo warming >&2; echo '{\"url\":\"http://127.0.0.1:9\"}'"]);
@@ -211,12 +218,15 @@ async fn sigint_is_ignored_and_sigterm_stops_cleanly() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let mut client = client(&runner.socket).await;
     client.info(InfoRequest {}).await.expect("still serving after SIGINT");
+    upload(&mut client, b"context").await.unwrap();
+    assert_eq!(sources_dirs(&runner.dir).len(), 1);
 
     let sent = std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert!(sent.success());
     let status = wait_exit(&mut runner.child, Duration::from_secs(3)).await;
     assert!(status.success(), "{status:?}");
     assert!(!runner.socket.exists());
+    assert_eq!(sources_dirs(&runner.dir), Vec::<PathBuf>::new(), "SIGTERM removes the uploaded sources");
 }
 
 #[tokio::test]
@@ -239,10 +249,13 @@ async fn exits_when_the_process_feeding_stdin_is_killed() {
         .spawn()
         .unwrap();
     wait_ready(&mut runner).await;
+    upload(&mut client(&socket).await, b"context").await.unwrap();
+    assert_eq!(sources_dirs(&dir).len(), 1);
     parent.kill().unwrap(); // SIGKILL
     let _ = parent.wait();
     wait_exit(&mut runner, Duration::from_secs(2)).await;
     assert!(!socket.exists());
+    assert_eq!(sources_dirs(&dir), Vec::<PathBuf>::new(), "the uploaded sources go with the runner");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -301,12 +314,26 @@ async fn uploaded_sources_are_named_by_hash_and_checked_by_jobs() {
     let runner = start().await;
     let mut client = client(&runner.socket).await;
     let archive: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
-    let chunks: Vec<SourceChunk> = archive.chunks(1 << 20).map(|c| SourceChunk { data: c.to_vec() }).collect();
-    let reply = client.upload_source(futures::stream::iter(chunks.clone())).await.unwrap().into_inner();
+    let reply = upload(&mut client, &archive).await.unwrap();
     assert_eq!(reply.size, 3_000_000);
     assert!(reply.id.starts_with("sha256:") && reply.id.len() == 71, "{}", reply.id);
-    let again = client.upload_source(futures::stream::iter(chunks)).await.unwrap().into_inner();
+    let again = upload(&mut client, &archive).await.unwrap();
     assert_eq!(again.id, reply.id, "the same bytes give the same id");
+
+    // In a fresh, randomly named 0700 directory next to the socket (never a predictable /tmp path).
+    let dirs = sources_dirs(&runner.dir);
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    let mode = std::fs::metadata(&dirs[0]).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+    let stored: Vec<_> = std::fs::read_dir(&dirs[0]).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(stored, vec![std::ffi::OsString::from(format!("{}.tar", &reply.id["sha256:".len()..]))]);
+
+    // A stream that ends without its last chunk (the sender gave up) stores nothing.
+    let unfinished = vec![SourceChunk { data: b"half an archive".to_vec(), last: false }];
+    let err = client.upload_source(futures::stream::iter(unfinished)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Aborted, "{err:?}");
+    assert!(err.message().contains("nothing was stored"), "{}", err.message());
+    assert_eq!(std::fs::read_dir(&dirs[0]).unwrap().count(), 1);
 
     let mut known = deploy_job("with-source", json!(["true"]));
     known.source_id = reply.id.clone();
@@ -318,4 +345,57 @@ async fn uploaded_sources_are_named_by_hash_and_checked_by_jobs() {
     let result = result_of(client.run_job(unknown).await.unwrap().into_inner()).await;
     assert_eq!(result.outcome, job_result::Outcome::Failed as i32);
     assert!(result.error.contains("was not uploaded"), "{}", result.error);
+}
+
+/// Uploads `data` in 1 MiB chunks, the last one marked.
+async fn upload(client: &mut RunnerClient<InterceptedService<Channel, AddToken>>, data: &[u8]) -> Result<SourceRef, tonic::Status> {
+    let mut chunks: Vec<SourceChunk> = data.chunks(1 << 20).map(|c| SourceChunk { data: c.to_vec(), last: false }).collect();
+    chunks.push(SourceChunk { data: Vec::new(), last: true });
+    client.upload_source(futures::stream::iter(chunks)).await.map(tonic::Response::into_inner)
+}
+
+/// The uploaded-sources directories in a runner's socket directory.
+fn sources_dirs(socket_dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(socket_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("sources-")))
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+#[tokio::test]
+async fn end_of_stdin_removes_the_uploaded_sources() {
+    let mut runner = start().await;
+    let mut client = client(&runner.socket).await;
+    assert_eq!(sources_dirs(&runner.dir), Vec::<PathBuf>::new(), "nothing before the first upload");
+    upload(&mut client, b"context").await.unwrap();
+    assert_eq!(sources_dirs(&runner.dir).len(), 1);
+    drop(runner.child.stdin.take());
+    let status = wait_exit(&mut runner.child, Duration::from_secs(3)).await;
+    assert!(status.success(), "{status:?}");
+    assert_eq!(sources_dirs(&runner.dir), Vec::<PathBuf>::new());
+}
+
+#[tokio::test]
+async fn uploads_over_the_limit_fail_and_say_how_to_raise_it() {
+    let runner = start_with(&[("APP_RUNNER_MAX_SOURCE_BYTES", "2M")]).await;
+    let mut client = client(&runner.socket).await;
+    let ok = upload(&mut client, &vec![7u8; 2 << 20]).await.expect("exactly the limit");
+    assert_eq!(ok.size, 2 << 20);
+    let err = upload(&mut client, &vec![7u8; 3 << 20]).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err:?}");
+    assert!(err.message().contains("limit of 2 MiB") && err.message().contains("APP_RUNNER_MAX_SOURCE_BYTES"), "{}", err.message());
+    let dirs = sources_dirs(&runner.dir);
+    assert_eq!(std::fs::read_dir(&dirs[0]).unwrap().count(), 1, "only the upload within the limit is kept");
+
+    let out = std::process::Command::new(BIN)
+        .args(["on-demand", "--socket", "/nonexistent/runner.sock"])
+        .env("APP_RUNNER_MAX_SOURCE_BYTES", "lots")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("APP_RUNNER_MAX_SOURCE_BYTES=\"lots\" is not a size"), "{stderr}");
 }

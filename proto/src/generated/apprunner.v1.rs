@@ -3,6 +3,10 @@
 pub struct SourceChunk {
     #[prost(bytes = "vec", tag = "1")]
     pub data: ::prost::alloc::vec::Vec<u8>,
+    /// Set on the final chunk (which may carry no data). A stream that ends without it was
+    /// abandoned by the sender (e.g. a file could not be read): the runner stores nothing.
+    #[prost(bool, tag = "2")]
+    pub last: bool,
 }
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct SourceRef {
@@ -201,10 +205,15 @@ pub struct CancelJobResponse {
 pub struct InfoRequest {}
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct InfoResponse {
+    /// The runner's release version, e.g. "0.1.0".
     #[prost(string, tag = "1")]
     pub version: ::prost::alloc::string::String,
     #[prost(string, repeated, tag = "2")]
     pub platforms: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// The version of this protocol the runner speaks (app_proto::RUNNER_PROTOCOL_VERSION); 0 from
+    /// runners older than the field.
+    #[prost(uint32, tag = "3")]
+    pub protocol_version: u32,
 }
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
@@ -426,7 +435,8 @@ pub mod runner_client {
                 .insert(GrpcMethod::new("apprunner.v1.Runner", "CancelJob"));
             self.inner.unary(req, path, codec).await
         }
-        /// Version and the platforms this runner serves.
+        /// Version and the platforms this runner serves. The provider calls it first and refuses a
+        /// runner of another version or protocol version.
         pub async fn info(
             &mut self,
             request: impl tonic::IntoRequest<super::InfoRequest>,
@@ -446,8 +456,9 @@ pub mod runner_client {
             self.inner.unary(req, path, codec).await
         }
         /// Uploads a source archive (an uncompressed tar, e.g. a build context packed where Terraform
-        /// runs) in chunks; jobs then name it by the returned id. Uploading the same bytes again returns
-        /// the same id.
+        /// runs) in chunks, streamed to a file as they arrive; jobs then name it by the returned id.
+        /// Uploading the same bytes again returns the same id. An upload over the runner's size limit
+        /// fails with RESOURCE_EXHAUSTED; a call that ends with an error stores nothing.
         pub async fn upload_source(
             &mut self,
             request: impl tonic::IntoStreamingRequest<Message = super::SourceChunk>,
@@ -505,7 +516,8 @@ pub mod runner_server {
         > {
             Err(tonic::Status::unimplemented("Not yet implemented"))
         }
-        /// Version and the platforms this runner serves.
+        /// Version and the platforms this runner serves. The provider calls it first and refuses a
+        /// runner of another version or protocol version.
         async fn info(
             &self,
             request: tonic::Request<super::InfoRequest>,
@@ -513,8 +525,9 @@ pub mod runner_server {
             Err(tonic::Status::unimplemented("Not yet implemented"))
         }
         /// Uploads a source archive (an uncompressed tar, e.g. a build context packed where Terraform
-        /// runs) in chunks; jobs then name it by the returned id. Uploading the same bytes again returns
-        /// the same id.
+        /// runs) in chunks, streamed to a file as they arrive; jobs then name it by the returned id.
+        /// Uploading the same bytes again returns the same id. An upload over the runner's size limit
+        /// fails with RESOURCE_EXHAUSTED; a call that ends with an error stores nothing.
         async fn upload_source(
             &self,
             request: tonic::Request<tonic::Streaming<super::SourceChunk>>,

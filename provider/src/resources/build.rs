@@ -24,7 +24,7 @@ use crate::framework::plan::{attr_mut, config_view_equal, set_attr, unknowns_to_
 use crate::framework::resource::PlanRequest;
 use crate::framework::schema::{Attribute, Block, Nesting, Schema};
 use crate::framework::{timeouts, ApplyResult, AttrPath, Ctx, Diagnostics, ReadResult, Resource};
-use crate::runner::Finished;
+use crate::runner::{Finished, UploadError};
 use crate::secure::{random_hex, sha256_hex};
 use app_cty::Value;
 use app_proto::runner::job_result::Outcome;
@@ -185,17 +185,6 @@ impl ContextSpec {
     /// [`Self::hash`], with a failure reported as a diagnostic on the attribute it concerns.
     async fn hash_or_report(&self, builder: &PlatformSpec, diags: &mut Diagnostics) -> Option<Hashed> {
         self.hash().await.map_err(|e| source_error(diags, builder, &e)).ok()
-    }
-
-    async fn pack(&self) -> Result<(Vec<u8>, app_source::PackSummary), SourceError> {
-        let (root, dockerfile) = (self.root.clone(), self.dockerfile.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut archive = Vec::new();
-            let summary = app_source::pack_context(&root, dockerfile.as_deref(), &mut archive)?;
-            Ok((archive, summary))
-        })
-        .await
-        .unwrap_or(Err(SourceError::WorkerPanicked))
     }
 }
 
@@ -483,21 +472,19 @@ Run `terraform plan` again (or `terraform apply` without a saved plan) to build 
                         return Err(diags);
                     }
                 }
-                let (archive, summary) = match spec.pack().await {
-                    Ok(packed) => packed,
-                    Err(e) => {
+                let (id, summary) = match ctx.runner.upload_context(&spec.root, spec.dockerfile.as_deref()).await {
+                    Ok(uploaded) => uploaded,
+                    Err(UploadError::Context(e)) => {
                         source_error(&mut diags, &builder, &e);
                         return Err(diags);
                     }
-                };
-                tracing::info!(build = %name, files = summary.files, bytes = summary.bytes, "packed the build context");
-                source_id = match ctx.runner.upload_source(archive).await {
-                    Ok(id) => id,
-                    Err(e) => {
+                    Err(UploadError::Runner(e)) => {
                         runner_failure(&mut diags, what, "build", &name, &e);
                         return Err(diags);
                     }
                 };
+                tracing::info!(build = %name, files = summary.files, bytes = summary.bytes, "uploaded the build context");
+                source_id = id;
                 request.source_hash = hashed.hash.clone();
                 request.dockerfile = Some(summary.dockerfile_in_archive);
                 request.build_config = build_config_label(planned, config, &builder);

@@ -3,7 +3,7 @@
 use super::{Client, RunnerError, RunnerSettings};
 use app_proto::runner::runner_client::RunnerClient;
 use hyper_util::rt::TokioIo;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -18,9 +18,13 @@ const READY_TIMEOUT: Duration = Duration::from_secs(20);
 pub const MAX_MESSAGE: usize = 64 * 1024 * 1024;
 
 /// A running on-demand runner. Dropping it closes the runner's stdin (it exits) and kills it.
+///
+/// Its private directory holds the socket and the runner's uploaded sources; it is removed
+/// once the runner is gone ([`OnDemand::stop`], or drop), whatever the runner left behind.
 pub struct OnDemand {
     child: tokio::sync::Mutex<Option<Child>>,
     stdin: std::sync::Mutex<Option<ChildStdin>>,
+    path: PathBuf,
     dir: PathBuf,
     socket: PathBuf,
     secret: String,
@@ -62,12 +66,7 @@ pub fn locate_runner(configured: Option<&Path>) -> Result<PathBuf, RunnerError> 
 }
 
 fn random_hex(bytes: usize) -> Result<String, RunnerError> {
-    let mut buf = vec![0u8; bytes];
-    rustls::crypto::aws_lc_rs::default_provider()
-        .secure_random
-        .fill(&mut buf)
-        .map_err(|_| RunnerError::Connect("no secure random source".into()))?;
-    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+    crate::secure::random_hex(bytes).ok_or_else(|| RunnerError::Connect("no secure random source".into()))
 }
 
 impl OnDemand {
@@ -76,9 +75,22 @@ impl OnDemand {
         let shown = path.display().to_string();
         let secret = random_hex(32)?;
         let dir = std::env::temp_dir().join(format!("tfapp-runner-{}", random_hex(8)?));
-        std::fs::create_dir(&dir)
+        // Created private (never an existing path), then exactly 0700 whatever the umask.
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&dir)
             .and_then(|_| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)))
             .map_err(|source| RunnerError::Spawn { path: format!("{shown} (socket dir {})", dir.display()), source })?;
+        let started = Self::spawn(settings, path, dir.clone(), secret).await;
+        if started.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+        started
+    }
+
+    /// Starts the runner with its socket in `dir` and waits for its ready line.
+    async fn spawn(settings: &RunnerSettings, path: PathBuf, dir: PathBuf, secret: String) -> Result<Self, RunnerError> {
+        let shown = path.display().to_string();
         let socket = dir.join("runner.sock");
         let mut command = Command::new(&path);
         command
@@ -90,10 +102,7 @@ impl OnDemand {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|source| {
-            let _ = std::fs::remove_dir_all(&dir);
-            RunnerError::Spawn { path: shown.clone(), source }
-        })?;
+        let mut child = command.spawn().map_err(|source| RunnerError::Spawn { path: shown.clone(), source })?;
         let not_ready = |reason: String| RunnerError::NotReady { path: shown.clone(), reason };
         let mut stdin = child.stdin.take().ok_or_else(|| not_ready("no stdin pipe".into()))?;
         stdin.write_all(format!("{secret}\n").as_bytes()).await.map_err(|e| not_ready(format!("writing the secret: {e}")))?;
@@ -114,11 +123,22 @@ impl OnDemand {
         // Keep draining stdout so the runner never blocks writing to it.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         tracing::debug!(runner = %shown, pid = child.id().unwrap_or_default(), "on-demand runner ready");
-        Ok(Self { child: tokio::sync::Mutex::new(Some(child)), stdin: std::sync::Mutex::new(Some(stdin)), dir, socket, secret })
+        Ok(Self { child: tokio::sync::Mutex::new(Some(child)), stdin: std::sync::Mutex::new(Some(stdin)), path, dir, socket, secret })
+    }
+
+    /// The app-runner binary that runs.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The private directory of this runner (socket, uploaded sources).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Closes the runner's stdin (it cancels its jobs and exits) and reaps it, so no process
-    /// outlives this provider, not even as a zombie.
+    /// outlives this provider, not even as a zombie; then removes its directory (a runner killed
+    /// by SIGKILL leaves its sources there).
     pub async fn stop(&self) {
         if let Ok(mut stdin) = self.stdin.lock() {
             stdin.take();
@@ -131,6 +151,11 @@ impl OnDemand {
             }
         }
         *guard = None;
+        if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(dir = %self.dir.display(), "could not remove the runner's directory: {e}");
+            }
+        }
     }
 
     pub async fn connect(&self) -> Result<Client, RunnerError> {

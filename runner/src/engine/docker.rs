@@ -27,6 +27,8 @@ pub const DEFAULT_ADDRESS: &str = "unix:///var/run/docker.sock";
 pub const TAIL_LINES: usize = 20;
 /// How long one engine request may wait for its answer to start (a build streams after that).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// How much of a build context file is read at a time (see [`DockerEngine::build_file`]).
+const CONTEXT_READ: usize = 256 * 1024;
 /// How long the first `/_ping` may take.
 const PING_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -221,14 +223,20 @@ impl DockerEngine {
         self.follow_build(stream, options, log).await
     }
 
-    /// Builds from a context tar streamed in chunks.
-    pub async fn build_stream(
+    /// Builds from a context tar in a file, streamed to the engine as it takes it: one read of
+    /// [`CONTEXT_READ`] bytes at a time is in memory, however large the context.
+    pub async fn build_file(
         &self,
-        context_tar: impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static,
+        context_tar: tokio::fs::File,
         options: &BuildOptions,
         log: impl Fn(String),
     ) -> Result<BuiltImage, EngineError> {
-        let stream = self.docker.build_image(build_query(options), None, Some(body_try_stream(context_tar)));
+        let chunks = futures::stream::try_unfold(context_tar, |mut file| async move {
+            let mut buf = bytes::BytesMut::with_capacity(CONTEXT_READ);
+            let n = tokio::io::AsyncReadExt::read_buf(&mut file, &mut buf).await?;
+            Ok::<_, std::io::Error>((n > 0).then(|| (buf.freeze(), file)))
+        });
+        let stream = self.docker.build_image(build_query(options), None, Some(body_try_stream(chunks)));
         self.follow_build(stream, options, log).await
     }
 

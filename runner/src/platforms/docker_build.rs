@@ -239,7 +239,7 @@ impl Builder for DockerBuild {
         let archive = ctx.source_archive().ok_or_else(|| {
             PlatformError::InvalidRequest("the docker builder needs the build context: upload it and name it in source_id".into())
         })?;
-        let context = tokio::fs::read(archive)
+        let context = tokio::fs::File::open(archive)
             .await
             .map_err(|e| failed(ctx, format!("cannot read the uploaded context {}: {e}", archive.display()), "", &prior_json))?;
         let engine = DockerEngine::connect(&request.engine).await.map_err(|e| engine_failure(ctx, e, &prior_json))?;
@@ -272,7 +272,7 @@ impl Builder for DockerBuild {
             let options = &options;
             async move {
                 engine
-                    .build(context, options, move |line| {
+                    .build_file(context, options, move |line| {
                         let _ = tx.send(line);
                     })
                     .await

@@ -83,15 +83,22 @@ fn env_for(request: &DeploymentRequest, config: &ExecConfig, outputs: &Outputs) 
 
 /// Why a command did not give a usable result.
 enum StepFailure {
-    Failed { message: String, detail: String },
-    Cancelled,
+    Failed {
+        message: String,
+        detail: String,
+    },
+    /// The job was cancelled (or its caller went away) while the command ran; `printed` is the
+    /// outputs object it had printed by then, if any: what it reported creating.
+    Cancelled {
+        printed: Option<Outputs>,
+    },
 }
 
 impl StepFailure {
     fn into_error(self, result_json: String) -> PlatformError {
         match self {
             Self::Failed { message, detail } => PlatformError::Failed { message, detail, result_json },
-            Self::Cancelled => PlatformError::Cancelled { result_json },
+            Self::Cancelled { .. } => PlatformError::Cancelled { result_json },
         }
     }
 }
@@ -105,7 +112,7 @@ async fn run_ok(
     env: BTreeMap<String, String>,
 ) -> Result<Finished, StepFailure> {
     if ctx.is_cancelled() {
-        return Err(StepFailure::Cancelled);
+        return Err(StepFailure::Cancelled { printed: None });
     }
     let shown = ctx.mask(&display_argv(argv));
     ctx.progress(which, -1).await;
@@ -116,7 +123,9 @@ async fn run_ok(
         Ok(finished) => {
             Err(StepFailure::Failed { message: format!("`{shown}` {}", finished.describe_status()), detail: finished.tail_text() })
         }
-        Err(ProcessError::Cancelled { .. }) => Err(StepFailure::Cancelled),
+        Err(ProcessError::Cancelled { stdout, stdout_truncated, .. }) => {
+            Err(StepFailure::Cancelled { printed: parse_outputs(&stdout, stdout_truncated) })
+        }
         Err(e) => {
             Err(StepFailure::Failed { message: ctx.mask(&format!("could not run the `{which}` command: {e}")), detail: e.tail_text() })
         }
@@ -124,11 +133,11 @@ async fn run_ok(
 }
 
 /// A JSON object whose values are all strings.
-fn parse_outputs(finished: &Finished) -> Option<Outputs> {
-    if finished.stdout_truncated {
+fn parse_outputs(stdout: &[u8], truncated: bool) -> Option<Outputs> {
+    if truncated {
         return None;
     }
-    match serde_json::from_str::<Json>(finished.stdout_text().trim()).ok()? {
+    match serde_json::from_str::<Json>(String::from_utf8_lossy(stdout).trim()).ok()? {
         Json::Object(map) => map
             .into_iter()
             .map(|(k, v)| match v {
@@ -212,11 +221,16 @@ impl Platform for Exec {
             (true, Some(update)) => ("update", update),
             _ => ("create", &config.create),
         };
-        let failed_json = to_json(&failed_record(request, prior, &prior_exec))?;
-        let finished = run_ok(ctx, which, argv, &config, env_for(request, &config, &prior_exec.outputs))
-            .await
-            .map_err(|f| f.into_error(failed_json.clone()))?;
-        let outputs = match parse_outputs(&finished) {
+        let finished = match run_ok(ctx, which, argv, &config, env_for(request, &config, &prior_exec.outputs)).await {
+            Ok(finished) => finished,
+            // Stopped after printing what it created: that is what exists now, not the prior record.
+            Err(StepFailure::Cancelled { printed: Some(outputs) }) => {
+                let record = make_record(request, status::FAILED, outputs.get("url").cloned(), &outputs, prior_exec.observed.clone());
+                return Err(PlatformError::Cancelled { result_json: to_json(&record)? });
+            }
+            Err(failure) => return Err(failure.into_error(to_json(&failed_record(request, prior, &prior_exec))?)),
+        };
+        let outputs = match parse_outputs(&finished.stdout, finished.stdout_truncated) {
             Some(outputs) => outputs,
             None if existing => prior_exec.outputs.clone(),
             None => Outputs::new(),
@@ -495,6 +509,25 @@ mod tests {
         let rec = record(&result_json);
         assert_eq!(rec.status, "failed");
         assert_eq!(rec.computed["outputs"], json!({"id": "1"}));
+    }
+
+    #[tokio::test]
+    async fn cancelled_deploy_keeps_the_outputs_the_command_printed() {
+        let (ctx, events, token) = context();
+        let req = request(json!({"create": sh("echo '{\"id\": \"2\", \"url\": \"http://127.0.0.1:9\"}'; exec sleep 30")}));
+        let cancel = async {
+            while !events.texts("stdout").iter().any(|l| l.contains("\"2\"")) {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            token.cancel(crate::context::CancelReason::ClientGone);
+        };
+        let prior = prior_record();
+        let (result, ()) = tokio::join!(Exec.deploy(&ctx, &req, Some(&prior)), cancel);
+        let Err(PlatformError::Cancelled { result_json }) = result else { panic!("{result:?}") };
+        let rec = record(&result_json);
+        assert_eq!((rec.status.as_str(), rec.generation), ("failed", 3));
+        assert_eq!(rec.computed["outputs"], json!({"id": "2", "url": "http://127.0.0.1:9"}), "what it created, not the prior outputs");
+        assert_eq!(rec.url.as_deref(), Some("http://127.0.0.1:9"));
     }
 
     #[tokio::test]

@@ -438,3 +438,52 @@ output "tag"    {{ value = app_build.web.tag }}
         wd.destroy();
     });
 }
+
+/// The runner's private directory (its socket and the uploaded build contexts) is gone after
+/// every apply: one that ends normally, one whose upload the runner refuses (over the limit set
+/// through `runner_env`), and one whose runner is killed with SIGKILL mid-apply (the provider
+/// removes what the runner could not).
+#[test]
+fn runner_files_are_removed_however_the_runner_ends() {
+    for_each_terraform("runner-files", |wd| {
+        let mut own = Workdir::new(&wd.terraform, "runner-files-tmp");
+        let tmp = own.path("tmp");
+        std::fs::create_dir_all(&tmp).expect("mkdir tmp");
+        // Terraform, the provider and the runner get their own TMPDIR, which must end up empty.
+        own.env.insert("TMPDIR".into(), tmp.display().to_string());
+        let wd = &own;
+        let leftovers = || -> Vec<String> {
+            std::fs::read_dir(&tmp).expect("read tmp").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect()
+        };
+        let name = unique(wd, "acc-files");
+        let build =
+            format!("resource \"app_build\" \"web\" {{\n  name   = \"{name}\"\n  source = \"${{path.module}}/app\"\n  docker {{}}\n}}\n");
+
+        write_app(&wd.path("app"), "<h1>one</h1>\n", "");
+        wd.write_main(&build);
+        wd.apply();
+        assert_eq!(leftovers(), Vec::<String>::new(), "after a normal apply");
+
+        write_app(&wd.path("app"), "<h1>two</h1>\n", "");
+        wd.write_main(&format!("provider \"app\" {{\n  runner_env = {{ APP_RUNNER_MAX_SOURCE_BYTES = \"1K\" }}\n}}\n{build}"));
+        let refused = wd.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        assert_ne!(refused.code, 0, "{}", refused.all());
+        let all = refused.all().split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(all.contains("larger than this runner's limit of 1 KiB"), "{all}");
+        assert!(all.contains("APP_RUNNER_MAX_SOURCE_BYTES") && all.contains("runner_env"), "says how to raise it: {all}");
+        assert_eq!(leftovers(), Vec::<String>::new(), "after a refused upload");
+
+        // The build uploads the changed context, then the deployment's create command kills the
+        // runner (its parent) with SIGKILL while that upload is still stored.
+        let killer = "resource \"app_deployment\" \"killer\" {\n  name       = \"killer\"\n  depends_on = [app_build.web]\n  exec {\n    create = [\"sh\", \"-c\", \"kill -9 $PPID; sleep 5\"]\n  }\n}\n";
+        wd.write_main(&format!("{build}{killer}"));
+        let killed = wd.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        assert_ne!(killed.code, 0, "{}", killed.all());
+        assert!(killed.all().contains("killer"), "{}", killed.all());
+        assert_eq!(leftovers(), Vec::<String>::new(), "after the runner was killed");
+
+        wd.write_main(&build);
+        wd.destroy();
+        assert!(local_tags(&name).is_empty(), "{:?}", local_tags(&name));
+    });
+}
