@@ -150,6 +150,10 @@ fn deployment_record(outcome: &Outcome) -> (DeploymentRecord, DockerDeployRecord
     (record, docker)
 }
 
+fn r5_docker(record: &ReleaseRecord) -> DockerReleaseRecord {
+    serde_json::from_value(record.record.clone()).unwrap()
+}
+
 fn failed_record(error: &PlatformError) -> (DeploymentRecord, DockerDeployRecord) {
     let PlatformError::Failed { result_json, .. } = error else { panic!("expected a failure: {error:?}") };
     let record: DeploymentRecord = serde_json::from_str(result_json).unwrap();
@@ -573,16 +577,52 @@ async fn releases_switch_without_failed_requests_and_roll_back() {
         let (r5, _) = release_record(&DockerRelease.release(&ctx, &release(&name, &name, 3, port), Some(&r4)).await.unwrap());
         assert_eq!(get(&stable).await.unwrap().1, "page three");
 
-        // The deployment cannot remove its network while the router uses it: it says so and keeps a record.
+        // Another resource (another configuration, no record of these objects) cannot take the
+        // deployment or the release over: refused, naming the objects and how to import them;
+        // nothing of the first one changes.
+        let before = app_containers(&engine, &name).await;
+        let error = DockerDeploy.deploy(&ctx, &deployment(&name, 1, &v3, web_config()), None).await.unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("this resource did not create it") && text.contains(&format!("docker:{name}")), "{text}");
+        assert!(text.contains(&format!("{name}-g3")), "names the containers: {text}");
+        let error = DockerRelease.release(&ctx, &release(&name, &name, 3, port), None).await.unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains(&d1.router_container_name) && text.contains("terraform import app_release.<resource>"), "{text}");
+        assert_eq!(app_containers(&engine, &name).await, before);
+        assert_eq!(get(&stable).await.unwrap().1, "page three");
+        let router = engine.inspect_container(&d1.router_container_name).await.unwrap().expect("router");
+        assert_eq!(router.labels.get(deploy_labels::OWNER), Some(&r5_docker(&r5).owner), "the router carries its release's owner");
+
+        // A container of someone else on the app's network keeps it: the deployment's destroy says
+        // which, at once, and keeps a record of the network.
+        let stranger = unique("stranger");
+        let spec = app_runner::engine::containers::ContainerSpec {
+            name: stranger.clone(),
+            image: v3.clone(),
+            restart: "no".into(),
+            network: Some(format!("app-{name}")),
+            ..Default::default()
+        };
+        let stranger_id = engine.create_container(&spec).await.unwrap();
+        engine.start_container(&stranger_id).await.unwrap();
+        let started = Instant::now();
         let error = DockerDeploy.destroy(&ctx, &deployment(&name, 3, &v3, web_config()), Some(&rec3)).await.unwrap_err();
-        assert!(error.to_string().contains("still used by") && error.to_string().contains(&d1.router_container_name), "{error}");
+        assert!(error.to_string().contains(&stranger) && error.to_string().contains("did not create"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(10), "no waiting for a container that is not ours");
         let (left, left_docker) = failed_record(&error);
         assert!(left_docker.generations.is_empty() && left_docker.network_created, "{left:?}");
+        assert!(engine.remove_container(&stranger).await.unwrap());
 
-        // Destroy of the release, then of the deployment, leaves nothing.
-        DockerRelease.destroy(&ctx, &release(&name, &name, 3, port), Some(&r5)).await.unwrap();
+        // Release and deployment destroyed at the same time (Terraform does so when the release
+        // names the deployment by a literal ID): both succeed, nothing is left.
+        let (release_request, deployment_request) = (release(&name, &name, 3, port), deployment(&name, 3, &v3, web_config()));
+        let (released, deployed) = tokio::join!(
+            DockerRelease.destroy(&ctx, &release_request, Some(&r5)),
+            DockerDeploy.destroy(&ctx, &deployment_request, Some(&left)),
+        );
+        released.unwrap();
+        deployed.unwrap();
         assert!(engine.inspect_container(&d1.router_container_name).await.unwrap().is_none(), "the router is removed");
-        DockerDeploy.destroy(&ctx, &deployment(&name, 3, &v3, web_config()), Some(&left)).await.unwrap();
         assert!(app_containers(&engine, &name).await.is_empty());
         assert!(engine.inspect_network(&format!("app-{name}")).await.unwrap().is_none());
     };

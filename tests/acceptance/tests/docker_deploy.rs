@@ -100,7 +100,8 @@ fn write_app(dir: &Path, page: &str) {
 /// A host port for this test run and Terraform binary.
 fn port_for(wd: &Workdir, offset: u16) -> u16 {
     let version: u32 = wd.version().bytes().map(u32::from).sum();
-    20000 + ((std::process::id() % 2000) as u16) * 4 + ((version % 2) as u16) * 2 + offset
+    // Tests of this file run in parallel in one process: each takes its own offsets (below 8).
+    20000 + ((std::process::id() % 1000) as u16) * 16 + ((version % 2) as u16) * 8 + offset
 }
 
 fn config(name: &str, port: u16, health_path: &str, pin: Option<u64>) -> String {
@@ -321,5 +322,66 @@ fn the_web_service_module_twice() {
         two.assert_empty_plan("after applying two services from one module");
         two.destroy();
         assert!(leftovers("two-apps-").is_empty(), "left behind: {:?}", leftovers("two-apps-"));
+    });
+}
+
+/// Two configurations (two teams, two states) deploy an app of the same name to one engine: the
+/// second apply fails with the ownership diagnostic, and the first app keeps serving with an empty
+/// plan; the second configuration's destroy leaves the first app alone.
+#[test]
+fn an_app_name_taken_by_another_configuration_is_refused() {
+    for_each_terraform("docker-owner", |first| {
+        let version: String = first.version().chars().filter(char::is_ascii_digit).collect();
+        let name = format!("acc-own-{}-{version}", std::process::id());
+        let (port_a, port_b) = (port_for(first, 2), port_for(first, 3));
+        write_app(&first.path("app"), "team a\n");
+        first.write_main(&config(&name, port_a, "/healthz", None));
+        first.apply();
+        let url = output(first, "url");
+        assert_eq!(body(&url), "team a\n");
+
+        let second = Workdir::new(&first.terraform, "docker-owner-b");
+        write_app(&second.path("app"), "team b\n");
+        let other_build =
+            config(&name, port_b, "/healthz", None).replacen(&format!("name   = \"{name}\""), &format!("name   = \"{name}-b\""), 1);
+        second.write_main(&other_build);
+        let refused = second.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        assert_ne!(refused.code, 0, "{}", refused.all());
+        let text = refused.all().split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(text.contains("this resource did not create it"), "{text}");
+        assert!(text.contains(&format!("terraform import app_deployment.<resource> docker:{name}")), "says how to import: {text}");
+
+        assert_eq!(body(&url), "team a\n", "the first app keeps serving");
+        first.assert_empty_plan("after another configuration tried the same name");
+        second.destroy();
+        assert_eq!(body(&url), "team a\n", "the second configuration's destroy leaves the first app alone");
+        first.assert_empty_plan("after the other configuration was destroyed");
+        first.destroy();
+        assert!(leftovers(&name).is_empty(), "{:?}", leftovers(&name));
+    });
+}
+
+/// A release that names its deployment by a literal ID (as `terraform plan -generate-config-out`
+/// writes it) is destroyed at the same time as the deployment: both succeed, nothing is left.
+#[test]
+fn release_and_deployment_destroyed_together() {
+    for_each_terraform("docker-destroy-order", |wd| {
+        let version: String = wd.version().chars().filter(char::is_ascii_digit).collect();
+        let name = format!("acc-order-{}-{version}", std::process::id());
+        let port = port_for(wd, 4);
+        write_app(&wd.path("app"), "order\n");
+        wd.write_main(&config(&name, port, "/healthz", None));
+        wd.apply();
+        assert_eq!(body(&output(wd, "url")), "order\n");
+        // No reference between them any more: Terraform destroys both at once.
+        wd.write_main(
+            &config(&name, port, "/healthz", None).replace("deployment = app_deployment.web.id", &format!("deployment = \"{name}/1\"")),
+        );
+        wd.assert_empty_plan("with the literal deployment ID");
+        let started = Instant::now();
+        wd.destroy();
+        eprintln!("destroyed release and deployment together in {:.1?}", started.elapsed());
+        assert!(leftovers(&name).is_empty(), "{:?}", leftovers(&name));
+        assert!(wd.state_list().is_empty());
     });
 }
