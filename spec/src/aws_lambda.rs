@@ -96,6 +96,10 @@ pub struct LambdaRecord {
     /// drift detection checks that these are set, not what they are).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub secret_env_keys: Vec<String>,
+    /// The owner ID tagged on the function and a created role (`labels::OWNER`); empty in records
+    /// of earlier versions (the next deploy sets it).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub owner: String,
 }
 
 /// CORS settings of the function URL.

@@ -25,19 +25,7 @@ pub mod labels {
     /// On each generation's container: the deployment's configuration as JSON (image, env,
     /// labels, the platform block; no secrets), so an import can restore it.
     pub const DEPLOYMENT_CONFIG: &str = "dev.terraform-provider-app.deployment-config";
-    /// Which resource instance created the object: a random ID kept in its record (Terraform's
-    /// private state). Another configuration's objects of the same name are never touched.
-    pub const OWNER: &str = "dev.terraform-provider-app.owner";
-}
-
-/// Whether an object with `object_labels` belongs to the resource whose record says `owner`:
-/// it carries that owner, or (objects from before owners were recorded) it carries none and the
-/// record already lists it (`recorded`).
-pub fn owned_by(object_labels: &BTreeMap<String, String>, owner: &str, recorded: bool) -> bool {
-    match object_labels.get(labels::OWNER) {
-        Some(found) => !owner.is_empty() && found == owner,
-        None => recorded,
-    }
+    pub use crate::job::labels::OWNER;
 }
 
 /// The router container runs as this user (no root inside), with these limits. `app-router` holds

@@ -137,6 +137,16 @@ pub fn secret_env_differs(configured: &BTreeMap<String, String>, live: &BTreeMap
     names
 }
 
+/// Whether an object belongs to the resource whose record says `owner`: its owner label or tag
+/// ([`labels::OWNER`], `found`) is that owner, or — objects from before owners were recorded — it
+/// has none and the record already lists it (`recorded`).
+pub fn owned_by(found: Option<&str>, owner: &str, recorded: bool) -> bool {
+    match found {
+        Some(found) => !owner.is_empty() && found == owner,
+        None => recorded,
+    }
+}
+
 /// A deployment's configuration as a platform found it (import).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Observed {
@@ -384,6 +394,10 @@ pub mod labels {
     pub const MANAGED_BY_VALUE: &str = "terraform-provider-app";
     pub const SOURCE_HASH: &str = "dev.terraform-provider-app.source-hash";
     pub const NAME: &str = "dev.terraform-provider-app.name";
+    /// Which resource instance created an object (containers, networks, functions, roles): a random
+    /// ID kept in its record (Terraform's private state). Objects of the same name that another
+    /// configuration created are never taken over.
+    pub const OWNER: &str = "dev.terraform-provider-app.owner";
     /// The build's configuration as JSON, written by the provider (see `BuildRequest::build_config`).
     pub const BUILD_CONFIG: &str = "dev.terraform-provider-app.build-config";
 }

@@ -27,9 +27,9 @@
 use crate::context::JobContext;
 use crate::engine::aws::{error_code, Aws, AwsError};
 use crate::engine::ecr::EcrHost;
-use crate::platform::{to_json, Deployment, Destroyer, Outcome, Platform, PlatformError, Status};
+use crate::platform::{new_owner_id, to_json, Deployment, Destroyer, Outcome, Platform, PlatformError, Status};
 use app_spec::aws_lambda::{self as spec, LambdaConfig, LambdaRecord};
-use app_spec::job::{labels, status, AwsSettings, DeploymentRecord, DeploymentRequest};
+use app_spec::job::{labels, owned_by, status, AwsSettings, DeploymentRecord, DeploymentRequest};
 use async_trait::async_trait;
 use aws_sdk_lambda::operation::get_function::GetFunctionOutput;
 use aws_sdk_lambda::types::{
@@ -439,7 +439,12 @@ impl DeployJob<'_> {
     async fn run(&mut self) -> Result<DeploymentRecord, Stop> {
         let ctx = self.ctx;
         let function = self.record.function_name.clone();
-        let desired = Desired::new(self.request, &self.config);
+        if self.record.owner.is_empty() {
+            self.record.owner =
+                new_owner_id().ok_or_else(|| Stop::failed("the system has no secure random source for an owner ID".to_string()))?;
+        }
+        let mut desired = Desired::new(self.request, &self.config);
+        desired.tags.insert(labels::OWNER.into(), self.record.owner.clone());
         ctx.add_secrets(self.request.secret_env.values().cloned());
 
         let image = self.resolve_image().await?;
@@ -447,11 +452,15 @@ impl DeployJob<'_> {
         ctx.progress("inspect", -1).await;
         let live = get_function(self.aws, &self.lambda, &function).await?;
         if let Some(live) = &live {
-            let ours = live.tags().and_then(|t| t.get(TAG_DEPLOYMENT)).is_some_and(|d| d == &self.request.name);
-            if self.prior.is_none() && !self.record_exists() && !ours {
+            let recorded = self.prior.is_some() || self.record_exists();
+            let legacy = live.tags().and_then(|t| t.get(TAG_DEPLOYMENT)).is_some_and(|d| d == &self.request.name) && recorded;
+            if !owned_by(live.tags().and_then(|t| t.get(labels::OWNER)).map(String::as_str), &self.record.owner, legacy) {
+                let owner = live.tags().and_then(|t| t.get(labels::OWNER)).map_or("unrecorded", String::as_str);
                 return Err(Stop::failed(format!(
-                    "a Lambda function named {function:?} already exists and does not belong to deployment {:?} (tag {TAG_DEPLOYMENT}); import it (`terraform import app_deployment.<resource> {}`) or set another `function_name`",
-                    self.request.name, self.request.name
+                    "a Lambda function named {function:?} already exists and this resource did not create it (owner {owner}): another \
+Terraform configuration (or a state that lost it) manages it, and it is left as it is. To manage it from this configuration, remove it \
+from the other state and import it here (`terraform import app_deployment.<resource> aws_lambda:{}`), or set another `function_name`",
+                    self.request.name
                 )));
             }
         } else if !self.record.function_arn.is_empty() {
@@ -584,6 +593,7 @@ impl DeployJob<'_> {
             .description(format!("Execution role of the Lambda function {function} (terraform-provider-app)"))
             .tags(tag(labels::MANAGED_BY, labels::MANAGED_BY_VALUE)?)
             .tags(tag(TAG_DEPLOYMENT, &self.request.name)?)
+            .tags(tag(labels::OWNER, &self.record.owner)?)
             .send()
             .await;
         let arn = match created {
@@ -592,8 +602,9 @@ impl DeployJob<'_> {
                 // Ours from an earlier attempt whose record was lost? Only then is it adopted.
                 let out = iam.get_role().role_name(&name).send().await.map_err(|e| self.aws.error("IAM.GetRole", &e))?;
                 let role = out.role().ok_or_else(|| Stop::failed(format!("IAM GetRole {name} answered without the role")))?;
-                let ours = role.tags().iter().any(|t| t.key() == TAG_DEPLOYMENT && t.value() == self.request.name);
-                if !ours {
+                let tags: HashMap<String, String> = role.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
+                let legacy = tags.get(TAG_DEPLOYMENT) == Some(&self.request.name) && self.prior.is_some();
+                if !owned_by(tags.get(labels::OWNER).map(String::as_str), &self.record.owner, legacy) {
                     return Err(Stop::failed(format!(
                         "the IAM role {name} already exists and was not created for deployment {:?}; set `role` to an execution role ARN (or delete that role)",
                         self.request.name
@@ -994,6 +1005,12 @@ async fn status_of(
     let live_config = live.configuration().cloned().unwrap_or_else(|| FunctionConfiguration::builder().build());
     let live_image = live.code().and_then(|c| c.image_uri()).unwrap_or_default().to_string();
     let (Some(mut record), Some(prior)) = (recorded, prior) else {
+        if prior.is_some() {
+            // A create that failed before it recorded a function: whatever has the name now is not
+            // this resource's (another configuration's, most likely); only an import adopts it.
+            ctx.info(format!("the function {function} was not created by this deployment (its create failed before)")).await;
+            return Ok(Outcome::gone());
+        }
         return import(ctx, aws, lambda, config, function, &live, request).await;
     };
     let generation = prior.generation;
@@ -1015,6 +1032,9 @@ async fn status_of(
     let desired = Desired::new(&request, config);
     let role = config.role.clone().filter(|r| !r.is_empty()).or_else(|| record.created_role_arn.clone()).unwrap_or_default();
     let mut drift = Vec::new();
+    if let Some(other) = live.tags().and_then(|t| t.get(labels::OWNER)).filter(|o| !record.owner.is_empty() && **o != record.owner) {
+        drift.push(format!("owner: the function now belongs to another configuration (owner {other})"));
+    }
     if !record.image.is_empty() && live_image != record.image {
         drift.push(format!("image: {} → {live_image}", record.image));
     } else if !record.code_sha256.is_empty() && live_config.code_sha256().is_some_and(|c| c != record.code_sha256) {
@@ -1104,6 +1124,8 @@ async fn import(
         code_sha256: live_config.code_sha256().unwrap_or_default().to_string(),
         revision_id: live_config.revision_id().unwrap_or_default().to_string(),
         secret_env_keys: Vec::new(),
+        // The imported resource takes the function's owner (none on functions of earlier versions).
+        owner: live.tags().and_then(|t| t.get(labels::OWNER)).cloned().unwrap_or_default(),
     };
     let mut computed = serde_json::Map::new();
     computed.insert("version".into(), Json::String(version));
@@ -1163,7 +1185,7 @@ impl Destroyer<Deployment> for AwsLambda {
             .unwrap_or_default()
         };
         let aws = connect(&request.aws, || left(&record)).await?;
-        let result = destroy_all(ctx, &aws, request, &mut record, recorded.is_some()).await;
+        let result = destroy_all(ctx, &aws, &mut record, recorded.is_some()).await;
         log_calls(ctx, &aws).await;
         match result {
             Ok(()) => Ok(Outcome::nothing()),
@@ -1172,22 +1194,16 @@ impl Destroyer<Deployment> for AwsLambda {
     }
 }
 
-async fn destroy_all(
-    ctx: &JobContext,
-    aws: &Aws,
-    request: &DeploymentRequest,
-    record: &mut LambdaRecord,
-    recorded: bool,
-) -> Result<(), Stop> {
+async fn destroy_all(ctx: &JobContext, aws: &Aws, record: &mut LambdaRecord, recorded: bool) -> Result<(), Stop> {
     let lambda = aws.lambda();
     let function = record.function_name.clone();
     if !function.is_empty() {
         let ours = if recorded && !record.function_arn.is_empty() {
             true
         } else {
-            // Nothing recorded (a create that failed early): delete only a function tagged as ours.
+            // Nothing recorded (a create that failed early): delete only a function tagged with our owner.
             match get_function(aws, &lambda, &function).await? {
-                Some(live) => live.tags().and_then(|t| t.get(TAG_DEPLOYMENT)).is_some_and(|d| d == &request.name),
+                Some(live) => owned_by(live.tags().and_then(|t| t.get(labels::OWNER)).map(String::as_str), &record.owner, false),
                 None => false,
             }
         };

@@ -43,10 +43,10 @@ use crate::engine::containers::{ContainerInfo, ContainerSpec, PublishedPort, LOG
 use crate::engine::docker::{DockerEngine, EngineError};
 use crate::platform::{new_owner_id, to_json, Deployment, Destroyer, Outcome, Platform, PlatformError, Status};
 use app_spec::docker_deploy::{
-    container_name, default_network, labels as deploy_labels, owned_by, DockerDeployConfig, DockerDeployRecord, GenerationRecord,
+    container_name, default_network, labels as deploy_labels, DockerDeployConfig, DockerDeployRecord, GenerationRecord,
     DEFAULT_BIND_ADDRESS, DEFAULT_RESTART, ROUTER_UPSTREAM_FILE,
 };
-use app_spec::job::{labels, status, DeploymentRecord, DeploymentRequest};
+use app_spec::job::{labels, owned_by, status, DeploymentRecord, DeploymentRequest};
 use async_trait::async_trait;
 use serde_json::Value as Json;
 use std::collections::{BTreeMap, BTreeSet};
@@ -254,11 +254,12 @@ impl Ownership {
     }
 
     fn owns_container(&self, id: &str, object_labels: &BTreeMap<String, String>) -> bool {
-        self.adopt_all || owned_by(object_labels, &self.owner, self.recorded.contains(id))
+        self.adopt_all || owned_by(object_labels.get(deploy_labels::OWNER).map(String::as_str), &self.owner, self.recorded.contains(id))
     }
 
     fn owns_network(&self, name: &str, object_labels: &BTreeMap<String, String>) -> bool {
-        self.adopt_all || owned_by(object_labels, &self.owner, self.network.as_deref() == Some(name))
+        self.adopt_all
+            || owned_by(object_labels.get(deploy_labels::OWNER).map(String::as_str), &self.owner, self.network.as_deref() == Some(name))
     }
 }
 

@@ -29,10 +29,10 @@ use crate::engine::containers::{ContainerInfo, ContainerSpec, PublishedPort};
 use crate::engine::docker::{BuildOptions, DockerEngine};
 use crate::platform::{new_owner_id, to_json, Destroyer, Outcome, PlatformError, Release, ReleaseManager, Status};
 use app_spec::docker_deploy::{
-    labels as deploy_labels, owned_by, router_name, DockerReleaseConfig, DockerReleaseRecord, DEFAULT_RESTART, ROUTER_MEMORY_BYTES,
+    labels as deploy_labels, router_name, DockerReleaseConfig, DockerReleaseRecord, DEFAULT_RESTART, ROUTER_MEMORY_BYTES,
     ROUTER_PIDS_LIMIT, ROUTER_PORT, ROUTER_UPSTREAM_FILE, ROUTER_USER,
 };
-use app_spec::job::{labels, status, ReleaseRecord, ReleaseRequest};
+use app_spec::job::{labels, owned_by, status, ReleaseRecord, ReleaseRequest};
 use async_trait::async_trait;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -151,7 +151,8 @@ async fn ensure_router_image(ctx: &JobContext, engine: &DockerEngine, keep_json:
 /// router carrying the record's owner (or, from before owners were recorded, the recorded one).
 fn owns_router(router: &ContainerInfo, recorded: Option<&DockerReleaseRecord>) -> bool {
     let owner = recorded.map_or("", |r| r.owner.as_str());
-    is_ours(router) && owned_by(&router.labels, owner, recorded.is_some_and(|r| r.router_container_id == router.id))
+    let found = router.labels.get(deploy_labels::OWNER).map(String::as_str);
+    is_ours(router) && owned_by(found, owner, recorded.is_some_and(|r| r.router_container_id == router.id))
 }
 
 fn is_ours(info: &ContainerInfo) -> bool {

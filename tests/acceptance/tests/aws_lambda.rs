@@ -191,3 +191,32 @@ resource "app_deployment" "fn" {{
         assert_eq!(role_kept, role, "a role the deployment did not create is kept");
     });
 }
+
+/// Two configurations with a deployment of the same name: the second apply is refused (the
+/// function carries the first one's owner tag), the first keeps its function and an empty plan,
+/// and the second's destroy leaves the function alone.
+#[test]
+fn a_function_of_another_configuration_is_refused() {
+    for_each_terraform("lambda-owner", |outer| {
+        let first = &workdir(outer);
+        let version: String = first.version().chars().filter(char::is_ascii_digit).collect();
+        let function = format!("acc-own-fn-{}-{version}", std::process::id());
+        let image = format!("{ACCOUNT_REPO}@{}", digest(4));
+        first.write_main(&config(&function, &image, None));
+        first.apply();
+        let second = workdir(outer);
+        second.write_main(&config(&function, &format!("{ACCOUNT_REPO}@{}", digest(5)), None));
+        let refused = second.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
+        assert_ne!(refused.code, 0, "{}", refused.all());
+        let text = refused.all().split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(text.contains("this resource did not create it"), "{text}");
+        assert!(text.contains(&format!("terraform import app_deployment.<resource> aws_lambda:{function}")), "{text}");
+        let code = aws_json(&format!("print(json.dumps(lam.get_function(FunctionName={function:?})['Code']))"));
+        assert!(code.to_string().contains(&digest(4)), "the function still runs the first image: {code}");
+        first.assert_empty_plan("after another configuration tried the same function");
+        second.destroy();
+        let still = aws(&format!("print(lam.get_function(FunctionName={function:?})['Configuration']['FunctionName'])"));
+        assert_eq!(still, function, "the second configuration's destroy leaves the function alone");
+        first.destroy();
+    });
+}
