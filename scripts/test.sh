@@ -13,9 +13,12 @@ ensure_apt busybox-static
 "$APP_REPO_ROOT/scripts/docker-engine.sh" start
 "$APP_REPO_ROOT/scripts/registry.sh" start
 "$APP_REPO_ROOT/scripts/moto.sh" start
+# A second engine "on another machine" (network namespace, tcp+TLS) for the remote-engine test.
+"$APP_REPO_ROOT/scripts/remote-engine.sh" start
 eval "$("$APP_REPO_ROOT/scripts/docker-engine.sh" env)"
 eval "$("$APP_REPO_ROOT/scripts/registry.sh" env)"
 eval "$("$APP_REPO_ROOT/scripts/moto.sh" env)"
+eval "$("$APP_REPO_ROOT/scripts/remote-engine.sh" env)"
 # The main job and the commands it prints for a newcomer, as printed, in a new shell.
 "$APP_REPO_ROOT/scripts/test-quickstart.sh"
 cd "$APP_REPO_ROOT"

@@ -16,6 +16,7 @@ pub mod ondemand;
 pub mod platform;
 pub mod platforms;
 pub mod process;
+mod redact;
 pub mod service;
 pub mod sources;
 mod sys;

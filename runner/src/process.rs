@@ -29,13 +29,24 @@ const DRAIN_GRACE: Duration = Duration::from_secs(2);
 const DEFAULT_PATH: &str = "/usr/local/bin:/usr/bin:/bin";
 
 /// One command to run.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct CommandSpec {
     pub argv: Vec<String>,
     /// Working directory; default: the runner's.
     pub dir: Option<PathBuf>,
     /// Set on top of the runner's own environment.
     pub env: BTreeMap<String, String>,
+}
+
+/// The environment may hold secrets (`secret_env`): names only.
+impl std::fmt::Debug for CommandSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandSpec")
+            .field("argv", &self.argv)
+            .field("dir", &self.dir)
+            .field("env", &crate::redact::Names(&self.env))
+            .finish()
+    }
 }
 
 impl CommandSpec {

@@ -31,7 +31,7 @@ pub struct PublishedPort {
 }
 
 /// What to create.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct ContainerSpec {
     pub name: String,
     pub image: String,
@@ -56,6 +56,28 @@ pub struct ContainerSpec {
     pub user: Option<String>,
     /// Most processes and threads the container may have.
     pub pids_limit: Option<i64>,
+}
+
+/// The environment holds `secret_env` values: names only.
+impl std::fmt::Debug for ContainerSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ContainerSpec")
+            .field("name", &self.name)
+            .field("image", &self.image)
+            .field("env", &crate::redact::Names(&self.env))
+            .field("labels", &self.labels)
+            .field("entrypoint", &self.entrypoint)
+            .field("command", &self.command)
+            .field("restart", &self.restart)
+            .field("memory", &self.memory)
+            .field("nano_cpus", &self.nano_cpus)
+            .field("ports", &self.ports)
+            .field("network", &self.network)
+            .field("aliases", &self.aliases)
+            .field("user", &self.user)
+            .field("pids_limit", &self.pids_limit)
+            .finish()
+    }
 }
 
 /// A host address and port a container port is published on.

@@ -93,7 +93,7 @@ impl EngineError {
 }
 
 /// What to build and how.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct BuildOptions {
     /// The Dockerfile's path inside the context tar; `Dockerfile` when `None`.
     pub dockerfile: Option<String>,
@@ -108,6 +108,22 @@ pub struct BuildOptions {
     pub no_cache: bool,
     /// Always try to pull newer base images.
     pub pull: bool,
+}
+
+/// Build-argument values may be secrets: names only.
+impl std::fmt::Debug for BuildOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildOptions")
+            .field("dockerfile", &self.dockerfile)
+            .field("tags", &self.tags)
+            .field("build_args", &crate::redact::Names(&self.build_args))
+            .field("target", &self.target)
+            .field("platform", &self.platform)
+            .field("labels", &self.labels)
+            .field("no_cache", &self.no_cache)
+            .field("pull", &self.pull)
+            .finish()
+    }
 }
 
 /// A finished build.
@@ -209,6 +225,12 @@ impl DockerEngine {
     /// The address this engine was reached at.
     pub fn address(&self) -> &str {
         &self.address
+    }
+
+    /// The engine's host when it runs on another machine (`tcp://host:port` with a host that is
+    /// not a loopback name or address); `None` for a local engine (unix socket, loopback TCP).
+    pub fn remote_host(&self) -> Option<String> {
+        remote_host(&self.address)
     }
 
     /// The negotiated API version, e.g. `1.41`.
@@ -775,5 +797,34 @@ mod tests {
         };
         let v = too_new(&e).map(|v| (v.major_version, v.minor_version));
         assert_eq!(v, Some((1, 41)));
+    }
+}
+
+/// See [`DockerEngine::remote_host`].
+pub fn remote_host(address: &str) -> Option<String> {
+    let rest = ["tcp://", "http://", "https://"].iter().find_map(|scheme| address.strip_prefix(scheme))?;
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(host, _)| host),
+    };
+    let loopback = host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    (!host.is_empty() && !loopback).then(|| host.to_string())
+}
+
+#[cfg(test)]
+mod remote_tests {
+    use super::remote_host;
+
+    #[test]
+    fn remote_engines_are_tcp_to_another_host() {
+        assert_eq!(remote_host("tcp://10.231.0.2:2376").as_deref(), Some("10.231.0.2"));
+        assert_eq!(remote_host("tcp://docker.example.com:2376").as_deref(), Some("docker.example.com"));
+        assert_eq!(remote_host("tcp://[fd00::2]:2376").as_deref(), Some("fd00::2"));
+        for local in
+            ["tcp://127.0.0.1:2375", "tcp://localhost:2375", "tcp://[::1]:2375", "unix:///var/run/docker.sock", "/var/run/docker.sock"]
+        {
+            assert_eq!(remote_host(local), None, "{local}");
+        }
     }
 }

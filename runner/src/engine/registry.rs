@@ -395,6 +395,7 @@ impl RegistryClient {
                 reason: format!("token realm `{realm}` is not an http(s) URL"),
             });
         }
+        self.realm_may_get_credentials(registry, realm)?;
         let mut url = format!("{realm}{}", if realm.contains('?') { '&' } else { '?' });
         if let Some(service) = service {
             url.push_str(&format!("service={}&", percent_encode(service)));
@@ -424,6 +425,23 @@ impl RegistryClient {
             .filter(|t| !t.is_empty())
             .map(str::to_string)
             .ok_or_else(|| RegistryError::Invalid { registry: registry.to_string(), what, message: "no token in the answer".into() })
+    }
+
+    /// Credentials go to a plain-HTTP token realm only when the registry itself was declared
+    /// insecure, or the realm is on this machine's loopback (where loopback registries are plain
+    /// HTTP anyway): a registry's challenge must not be able to send them over the network in clear.
+    fn realm_may_get_credentials(&self, registry: &str, realm: &str) -> Result<(), RegistryError> {
+        let Some(rest) = realm.strip_prefix("http://") else { return Ok(()) };
+        let realm_host = rest.split(['/', '?']).next().unwrap_or_default();
+        if self.insecure.contains(registry) || is_loopback(realm_host) {
+            return Ok(());
+        }
+        Err(RegistryError::Unsupported {
+            registry: registry.to_string(),
+            reason: format!(
+                "its token realm `{realm}` is plain HTTP, and credentials are sent there only for a registry declared insecure (`insecure = true` in the `registry` block); use an HTTPS realm, or declare the registry insecure if it is on a network you trust"
+            ),
+        })
     }
 
     async fn send(
@@ -680,6 +698,45 @@ mod tests {
             _ => panic!("not bearer"),
         }
         assert!(matches!(parse_challenge(r#"Basic realm="x""#), Challenge::Basic));
+    }
+
+    #[test]
+    fn credentials_reach_plain_http_realms_only_for_insecure_registries() {
+        let client = RegistryClient::new();
+        let refused = client.realm_may_get_credentials("registry.example.com", "http://auth.example.com/token").unwrap_err();
+        assert!(refused.to_string().contains("plain HTTP") && refused.to_string().contains("insecure"), "{refused}");
+        assert!(client.realm_may_get_credentials("registry.example.com", "https://auth.example.com/token").is_ok());
+        assert!(client.realm_may_get_credentials("127.0.0.1:5000", "http://127.0.0.1:5001/token").is_ok());
+        assert!(
+            client.realm_may_get_credentials("127.0.0.1:5000", "http://auth.example.com/token").is_err(),
+            "a loopback registry's remote realm"
+        );
+        let insecure = RegistryClient::new().insecure("registry.lan:5000");
+        assert!(insecure.realm_may_get_credentials("registry.lan:5000", "http://auth.lan/token").is_ok());
+        assert!(insecure.realm_may_get_credentials("other.lan:5000", "http://auth.lan/token").is_err());
+    }
+
+    #[tokio::test]
+    async fn a_plain_http_realm_gets_no_request() {
+        // Refused before any connection: the realm's address is never contacted.
+        let client = RegistryClient::new();
+        let auth = RegistryAuth::new("u", "p");
+        let e = client.fetch_token("registry.example.com", "http://192.0.2.1/token", None, "repository:a:pull", &auth).await.unwrap_err();
+        assert!(matches!(e, RegistryError::Unsupported { .. }), "{e:?}");
+    }
+
+    proptest::proptest! {
+        /// What a registry or a user writes never panics the parsers; a parsed reference names
+        /// what it was given.
+        #[test]
+        fn parsers_never_panic(text in "\\PC{0,80}", challenge in "(Bearer |Basic )?([a-z]{1,6}=(\"[^\"]{0,20}\"|[^,]{0,10}),?){0,4}") {
+            let _ = parse_challenge(&text);
+            let _ = parse_challenge(&challenge);
+            let _ = is_loopback(&text);
+            if let Ok(r) = Reference::parse(&text) {
+                proptest::prop_assert!(!r.registry.is_empty() && !r.repository.is_empty());
+            }
+        }
     }
 
     #[test]

@@ -270,7 +270,7 @@ impl EcrImage {
 }
 
 /// What the deployment wants the function to be.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Clone, PartialEq)]
 pub(crate) struct Desired {
     memory: i32,
     timeout: i32,
@@ -282,6 +282,23 @@ pub(crate) struct Desired {
     subnet_ids: BTreeSet<String>,
     security_group_ids: BTreeSet<String>,
     tags: BTreeMap<String, String>,
+}
+
+/// The environment holds `secret_env` values: names only.
+impl std::fmt::Debug for Desired {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Desired")
+            .field("memory", &self.memory)
+            .field("timeout", &self.timeout)
+            .field("ephemeral_storage", &self.ephemeral_storage)
+            .field("architecture", &self.architecture)
+            .field("env", &crate::redact::Names(&self.env))
+            .field("secret_keys", &self.secret_keys)
+            .field("subnet_ids", &self.subnet_ids)
+            .field("security_group_ids", &self.security_group_ids)
+            .field("tags", &self.tags)
+            .finish()
+    }
 }
 
 fn as_i32(value: Option<i64>, default: i64) -> i32 {
@@ -1319,6 +1336,7 @@ mod tests {
         let diff = desired.config_differences(&live, "arn:aws:iam::123456789012:role/r", false);
         assert_eq!(diff, ["memory", "environment (A, EXTRA)"]);
         assert!(!diff.join(" ").contains("s3cret"));
+        assert!(!format!("{desired:?}").contains("s3cret"), "Debug shows names only");
         let (set, remove) =
             desired.tag_changes(Some(&[("aws:cloudformation:x".to_string(), "y".to_string()), ("old".into(), "1".into())].into()));
         assert!(set.contains_key(TAG_DEPLOYMENT) && set.contains_key(labels::MANAGED_BY));

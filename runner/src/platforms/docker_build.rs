@@ -267,19 +267,36 @@ impl Builder for DockerBuild {
             no_cache: config.no_cache.unwrap_or(false),
             pull: config.pull.unwrap_or(false),
         };
-        let built = logged(ctx, "build", |tx| {
-            let engine = &engine;
-            let options = &options;
-            async move {
-                engine
-                    .build_file(context, options, move |line| {
-                        let _ = tx.send(line);
-                    })
-                    .await
+        let mut context = context;
+        let mut retried = false;
+        let built = loop {
+            let again = context.try_clone().await.ok();
+            let result = logged(ctx, "build", |tx| {
+                let engine = &engine;
+                let options = &options;
+                async move {
+                    engine
+                        .build_file(context, options, move |line| {
+                            let _ = tx.send(line);
+                        })
+                        .await
+                }
+            })
+            .await;
+            match (result, again) {
+                (Err(e), Some(mut file)) if !retried && lost_cached_layer(&e) => {
+                    // dockerd's classic builder: a cached layer this build had just reused was
+                    // removed with another image at that moment (a concurrent destroy). Once more.
+                    ctx.info(format!("the engine lost a cached layer during the build ({e}); building again")).await;
+                    tokio::io::AsyncSeekExt::seek(&mut file, std::io::SeekFrom::Start(0))
+                        .await
+                        .map_err(|e| failed(ctx, format!("cannot read the uploaded source again: {e}"), "", &prior_json))?;
+                    context = file;
+                    retried = true;
+                }
+                (result, _) => break result.map_err(|e| engine_failure(ctx, e, &prior_json))?,
             }
-        })
-        .await
-        .map_err(|e| engine_failure(ctx, e, &prior_json))?;
+        };
 
         let record = BuildRecord {
             image: built.image_id.clone(),
@@ -313,6 +330,12 @@ impl Builder for DockerBuild {
         record.stale_tags = drop_prior_tags(ctx, &engine, prior, &record.tag).await;
         Outcome::record(&record)
     }
+}
+
+/// The engine's answer when a layer a build reused from its cache disappeared under it.
+fn lost_cached_layer(e: &EngineError) -> bool {
+    let text = e.to_string();
+    text.contains("unknown parent image ID") || text.contains("failed to set parent")
 }
 
 /// After a build under a new local tag, the prior build's tag (and any earlier ones left over)

@@ -121,27 +121,56 @@ pub fn health(config: &DockerDeployConfig) -> Result<Health, PlatformError> {
     })
 }
 
-/// `bind_address`, or the default.
-pub fn bind_address(configured: Option<&str>) -> String {
-    configured.map(str::trim).filter(|b| !b.is_empty()).unwrap_or(DEFAULT_BIND_ADDRESS).to_string()
+/// Where the runner reaches what an engine publishes. A local engine publishes on this machine
+/// (default bind address `127.0.0.1`). A remote one — `tcp://` to another host — publishes on that
+/// host, whose loopback the runner cannot reach: there the default bind address is every interface
+/// (`0.0.0.0`), and probes, the release's checks and URLs use the engine's host.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reach {
+    remote: Option<String>,
 }
 
-/// Where to reach something published on `bind`: loopback for the wildcard addresses.
-pub fn reachable_host(bind: &str) -> String {
-    match bind.trim() {
-        "" | "0.0.0.0" => "127.0.0.1".into(),
-        "::" | "[::]" => "::1".into(),
-        other => other.trim_start_matches('[').trim_end_matches(']').to_string(),
+impl Reach {
+    pub fn of(engine: &DockerEngine) -> Self {
+        Self { remote: engine.remote_host() }
     }
-}
 
-/// `http://host:port`, with IPv6 hosts in brackets.
-pub fn http_url(bind: &str, port: u16) -> String {
-    let host = reachable_host(bind);
-    if host.contains(':') {
-        format!("http://[{host}]:{port}")
-    } else {
-        format!("http://{host}:{port}")
+    /// An engine on the host `host` (for tests: `None` is a local engine).
+    pub fn remote(host: Option<&str>) -> Self {
+        Self { remote: host.map(str::to_string) }
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.remote.is_none()
+    }
+
+    /// `bind_address`, or this engine's default.
+    pub fn bind(&self, configured: Option<&str>) -> String {
+        let default = if self.remote.is_some() { "0.0.0.0" } else { DEFAULT_BIND_ADDRESS };
+        configured.map(str::trim).filter(|b| !b.is_empty()).unwrap_or(default).to_string()
+    }
+
+    /// The host to connect to for a port published on `bind`; an error when the runner cannot
+    /// reach it (loopback of a remote engine's host).
+    pub fn host(&self, bind: &str) -> Result<String, String> {
+        let bind = bind.trim().trim_start_matches('[').trim_end_matches(']');
+        let wildcard = matches!(bind, "" | "0.0.0.0" | "::");
+        let loopback = bind.eq_ignore_ascii_case("localhost") || bind.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+        match &self.remote {
+            None if bind.is_empty() || bind == "0.0.0.0" => Ok("127.0.0.1".into()),
+            None if bind == "::" => Ok("::1".into()),
+            Some(host) if wildcard => Ok(host.clone()),
+            Some(host) if loopback => Err(format!(
+                "bind_address {bind} publishes on the loopback interface of the engine's host {host}, which the runner cannot reach: leave `bind_address` unset (every interface of that host) or set one of its addresses"
+            )),
+            _ => Ok(bind.to_string()),
+        }
+    }
+
+    /// `http://host:port` for a port published on `bind`, with IPv6 hosts in brackets.
+    pub fn url(&self, bind: &str, port: u16) -> Result<String, String> {
+        let host = self.host(bind)?;
+        Ok(if host.contains(':') { format!("http://[{host}]:{port}") } else { format!("http://{host}:{port}") })
     }
 }
 
@@ -412,10 +441,10 @@ fn make_record(
 }
 
 /// The URL of a running generation: its first port (the `PORT` label) as published.
-fn url_of(info: &ContainerInfo) -> Option<String> {
+fn url_of(reach: &Reach, info: &ContainerInfo) -> Option<String> {
     let port: u16 = info.labels.get(deploy_labels::PORT)?.parse().ok()?;
     let binding = info.published.get(&port)?;
-    Some(http_url(&binding.host_ip, binding.host_port))
+    reach.url(&binding.host_ip, binding.host_port).ok()
 }
 
 /// Where a failed deploy leaves things, for `result_json`.
@@ -581,9 +610,11 @@ pub(crate) fn container_spec(
     image: &str,
     network: &str,
     owner: &str,
+    reach: &Reach,
 ) -> Result<ContainerSpec, PlatformError> {
     let ports = config.ports.clone().unwrap_or_default();
-    let bind = bind_address(config.bind_address.as_deref());
+    let bind = reach.bind(config.bind_address.as_deref());
+    check_reach(config, reach)?;
     let host_ports = config.host_ports.clone().unwrap_or_default();
     let mut env = request.env.clone();
     env.extend(request.secret_env.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -637,8 +668,23 @@ enum Unhealthy {
     Engine(EngineError),
 }
 
+/// The runner must reach what the container publishes (health checks, the release's checks).
+fn check_reach(config: &DockerDeployConfig, reach: &Reach) -> Result<(), PlatformError> {
+    if config.ports.as_ref().is_some_and(|p| !p.is_empty()) {
+        reach.host(&reach.bind(config.bind_address.as_deref())).map_err(PlatformError::InvalidRequest)?;
+    }
+    Ok(())
+}
+
 /// Waits until the container is healthy; returns what the engine says about it then.
-async fn wait_healthy(ctx: &JobContext, engine: &DockerEngine, id: &str, cname: &str, health: &Health) -> Result<ContainerInfo, Unhealthy> {
+async fn wait_healthy(
+    ctx: &JobContext,
+    engine: &DockerEngine,
+    reach: &Reach,
+    id: &str,
+    cname: &str,
+    health: &Health,
+) -> Result<ContainerInfo, Unhealthy> {
     let started = Instant::now();
     let deadline = started + health.start_period;
     let mut running_since: Option<Instant> = None;
@@ -674,7 +720,7 @@ async fn wait_healthy(ctx: &JobContext, engine: &DockerEngine, id: &str, cname: 
             }
             Check::Http { path, port } => {
                 let binding = &info.published[port];
-                let host = reachable_host(&binding.host_ip);
+                let host = reach.host(&binding.host_ip).map_err(Unhealthy::Failed)?;
                 match http_probe(&host, binding.host_port, path, health.timeout).await {
                     Ok(code) if (200..400).contains(&code) => true,
                     Ok(code) => {
@@ -690,7 +736,7 @@ async fn wait_healthy(ctx: &JobContext, engine: &DockerEngine, id: &str, cname: 
             }
             Check::Tcp { port } => {
                 let binding = &info.published[port];
-                let host = reachable_host(&binding.host_ip);
+                let host = reach.host(&binding.host_ip).map_err(Unhealthy::Failed)?;
                 match tcp_probe(&host, binding.host_port, health.timeout).await {
                     Ok(()) => true,
                     Err(e) => {
@@ -824,6 +870,8 @@ impl Platform for DockerDeploy {
         }
         let engine = DockerEngine::connect(&request.engine).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
         refuse_foreign(ctx, &engine, &request.name, &ownership, &keep_json).await?;
+        let reach = Reach::of(&engine);
+        check_reach(&config, &reach)?;
         let (network, network_created) = ensure_network(ctx, &engine, request, &config, &ownership, &keep_json).await?;
         // From here a failure leaves a network of ours at least: record it (and the owner), so a
         // destroy of the failed create removes it.
@@ -848,7 +896,7 @@ impl Platform for DockerDeploy {
         let serving = prior.map(|p| p.generation).filter(|g| *g > 0);
         let mut still_failed = prune(ctx, &engine, request, &failed_generations(&prior_record), serving, &ownership).await;
 
-        let spec = container_spec(request, &config, image, &network, &ownership.owner)?;
+        let spec = container_spec(request, &config, image, &network, &ownership.owner, &reach)?;
         let cname = spec.name.clone();
         if let Some(stale) = engine.inspect_container(&cname).await.map_err(|e| engine_failure(ctx, e, &keep_json))? {
             ctx.info(format!(
@@ -872,7 +920,7 @@ impl Platform for DockerDeploy {
             return Err(failure.fail(&id, message, detail).await);
         }
         ctx.progress("health", -1).await;
-        let info = match wait_healthy(ctx, &engine, &id, &cname, &health).await {
+        let info = match wait_healthy(ctx, &engine, &reach, &id, &cname, &health).await {
             Ok(info) => info,
             Err(Unhealthy::Cancelled) => return Err(failure.cancelled(&id).await),
             Err(Unhealthy::Engine(e)) => return Err(failure.fail(&id, e.to_string(), "").await),
@@ -908,7 +956,7 @@ impl Platform for DockerDeploy {
             }
         };
         let record = DockerDeployRecord { network, network_created, generations, owner: ownership.owner };
-        let url = url_of(&info);
+        let url = url_of(&reach, &info);
         if let Some(url) = &url {
             ctx.info(format!("generation {} of {} is ready at {url}", request.generation, request.name)).await;
         }
@@ -987,7 +1035,7 @@ impl Status<Deployment> for DockerDeploy {
             let owner = info.labels.get(deploy_labels::OWNER).cloned().unwrap_or_default();
             let record = DockerDeployRecord { network, network_created, generations, owner };
             let state = if info.running { status::READY } else { status::DRIFTED };
-            let mut found = make_record(generation, state, url_of(&info), Some(&info.id), &record);
+            let mut found = make_record(generation, state, url_of(&Reach::of(&engine), &info), Some(&info.id), &record);
             found.observed = observed_from(&info.labels);
             let outcome = Outcome::record(&found)?;
             return Ok(if info.running { outcome } else { outcome.with_detail(format!("{cname} is {}", info.describe_state())) });
@@ -1012,7 +1060,7 @@ impl Status<Deployment> for DockerDeploy {
                 if record.status == status::DRIFTED {
                     record.status = status::READY.into();
                 }
-                record.url = url_of(info).or(record.url);
+                record.url = url_of(&Reach::of(&engine), info).or(record.url);
                 record.computed.insert("container_id".into(), Json::String(info.id.clone()));
                 None
             }
@@ -1192,10 +1240,17 @@ mod tests {
     }
 
     #[test]
-    fn urls_use_loopback_for_wildcards() {
-        assert_eq!(http_url("0.0.0.0", 80), "http://127.0.0.1:80");
-        assert_eq!(http_url("::", 80), "http://[::1]:80");
-        assert_eq!(http_url("10.0.0.5", 8080), "http://10.0.0.5:8080");
+    fn urls_use_loopback_for_wildcards_and_the_engine_host_for_remote_engines() {
+        let local = Reach::remote(None);
+        assert_eq!(local.bind(None), "127.0.0.1");
+        assert_eq!(local.url("0.0.0.0", 80).as_deref(), Ok("http://127.0.0.1:80"));
+        assert_eq!(local.url("::", 80).as_deref(), Ok("http://[::1]:80"));
+        assert_eq!(local.url("10.0.0.5", 8080).as_deref(), Ok("http://10.0.0.5:8080"));
+        let remote = Reach::remote(Some("10.231.0.2"));
+        assert_eq!(remote.bind(None), "0.0.0.0");
+        assert_eq!(remote.bind(Some("10.231.0.2")), "10.231.0.2");
+        assert_eq!(remote.url("0.0.0.0", 80).as_deref(), Ok("http://10.231.0.2:80"));
+        assert!(remote.host("127.0.0.1").unwrap_err().contains("bind_address"));
         assert_eq!(upstream_ip("172.18.0.5:8080").as_deref(), Some("172.18.0.5"));
         assert_eq!(upstream_ip("[fd00::5]:8080").as_deref(), Some("fd00::5"));
         assert_eq!(upstream_ip("nonsense"), None);
@@ -1213,7 +1268,7 @@ mod tests {
         };
         let config = config(json!({"ports": [8080, 9090], "host_ports": {"9090": 19090}, "bind_address": "0.0.0.0",
             "resources": {"memory": "64m", "cpus": 0.5}, "command": ["/bin/app", "serve"]}));
-        let spec = container_spec(&request, &config, "sha256:abc", "app-web", "0123abcd").expect("spec");
+        let spec = container_spec(&request, &config, "sha256:abc", "app-web", "0123abcd", &Reach::remote(None)).expect("spec");
         assert_eq!(spec.name, "web-g3");
         assert_eq!(spec.env.get("TOKEN").map(String::as_str), Some("s3cret"));
         assert_eq!(spec.labels[deploy_labels::APP], "web");

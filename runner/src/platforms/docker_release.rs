@@ -23,7 +23,7 @@
 //! DESTROY removes the router container only (the router image is shared and stays).
 
 use super::docker_build::{engine_failure, failed, logged};
-use super::docker_deploy::{bind_address, foreign_message, http_url, reachable_host, tcp_connect, upstream_ip};
+use super::docker_deploy::{foreign_message, tcp_connect, upstream_ip, Reach};
 use crate::context::JobContext;
 use crate::engine::containers::{ContainerInfo, ContainerSpec, PublishedPort};
 use crate::engine::docker::{BuildOptions, DockerEngine};
@@ -236,10 +236,10 @@ async fn verify(host: &str, port: u16, within: Duration) -> Result<String, Strin
     }
 }
 
-fn record_of(request: &ReleaseRequest, bind: &str, port: u16, docker: &DockerReleaseRecord, state: &str) -> ReleaseRecord {
+fn record_of(request: &ReleaseRequest, url: &str, docker: &DockerReleaseRecord, state: &str) -> ReleaseRecord {
     ReleaseRecord {
         released_generation: request.generation,
-        url: Some(http_url(bind, port)),
+        url: Some(url.to_string()),
         status: state.into(),
         record: serde_json::to_value(docker).unwrap_or(serde_json::Value::Null),
         observed: None,
@@ -258,7 +258,6 @@ fn port_taken(message: &str) -> bool {
 impl ReleaseManager for DockerRelease {
     async fn release(&self, ctx: &JobContext, request: &ReleaseRequest, prior: Option<&ReleaseRecord>) -> Result<Outcome, PlatformError> {
         let config = parse_config(request)?;
-        let bind = bind_address(config.bind_address.as_deref());
         let keep_json = prior.map(to_json).transpose()?.unwrap_or_default();
         let (deployment, generation) = (&request.deployment, request.generation);
         let stays = match prior.map(|p| p.released_generation).filter(|g| *g > 0) {
@@ -271,6 +270,12 @@ impl ReleaseManager for DockerRelease {
                 new_owner_id().ok_or_else(|| failed(ctx, "the system has no secure random source for an owner ID", "", &keep_json))?;
         }
         let engine = DockerEngine::connect(&request.engine).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
+        let reach = Reach::of(&engine);
+        let bind = reach.bind(config.bind_address.as_deref());
+        let (host, url) = match (reach.host(&bind), reach.url(&bind, config.port)) {
+            (Ok(host), Ok(url)) => (host, url),
+            (Err(e), _) | (_, Err(e)) => return Err(PlatformError::InvalidRequest(e)),
+        };
 
         // 1. The generation must run and accept connections.
         let target = find_generation(&engine, deployment, generation).await.map_err(|e| engine_failure(ctx, e, &keep_json))?;
@@ -301,11 +306,16 @@ impl ReleaseManager for DockerRelease {
                 &keep_json,
             ));
         };
-        if let Err(e) = tcp_connect(&ip, port, RECHECK_TIMEOUT).await {
-            // The runner may not reach container addresses (remote engine): try the published port.
+        // A local engine's containers answer at their own address; a remote engine's only at
+        // their published ports (the runner cannot route to its container networks).
+        let direct = if reach.is_local() { tcp_connect(&ip, port, RECHECK_TIMEOUT).await } else { Err("a remote engine".into()) };
+        if let Err(e) = direct {
             let published = match target.published.get(&port) {
-                Some(b) => tcp_connect(&reachable_host(&b.host_ip), b.host_port, RECHECK_TIMEOUT).await,
-                None => Err(e.clone()),
+                Some(b) => match reach.host(&b.host_ip) {
+                    Ok(host) => tcp_connect(&host, b.host_port, RECHECK_TIMEOUT).await,
+                    Err(e) => Err(e),
+                },
+                None => Err(format!("{e}, and port {port} is not published")),
             };
             if let Err(e2) = published {
                 return Err(failed(
@@ -417,7 +427,6 @@ impl ReleaseManager for DockerRelease {
         };
 
         // 3. The stable address must answer.
-        let host = reachable_host(&bind);
         let docker = DockerReleaseRecord {
             router_container_id: router_id.clone(),
             router_container_name: rname.clone(),
@@ -430,17 +439,13 @@ impl ReleaseManager for DockerRelease {
                 let took = switch_started.elapsed();
                 ctx.info(format!(
                     "switched {} to generation {generation} of {deployment} in {took:.1?} (upload {uploaded:.1?}); {} {how}",
-                    request.name,
-                    http_url(&bind, config.port)
+                    request.name, url
                 ))
                 .await;
-                Outcome::record(&record_of(request, &bind, config.port, &docker, status::READY))
+                Outcome::record(&record_of(request, &url, &docker, status::READY))
             }
             Err(e) => {
-                let mut message = format!(
-                    "{} does not answer after switching to generation {generation} of {deployment}: {e}",
-                    http_url(&bind, config.port)
-                );
+                let mut message = format!("{url} does not answer after switching to generation {generation} of {deployment}: {e}",);
                 let json = match (prior, previous_upstream) {
                     (Some(prior), Some(previous)) => {
                         match engine.put_file(&router_id, ROUTER_UPSTREAM_FILE, format!("{previous}\n").as_bytes()).await {
@@ -450,11 +455,11 @@ impl ReleaseManager for DockerRelease {
                             }
                             Err(e2) => {
                                 message.push_str(&format!("; switching back failed too: {e2}"));
-                                to_json(&record_of(request, &bind, config.port, &docker, status::FAILED))?
+                                to_json(&record_of(request, &url, &docker, status::FAILED))?
                             }
                         }
                     }
-                    _ => to_json(&record_of(request, &bind, config.port, &docker, status::FAILED))?,
+                    _ => to_json(&record_of(request, &url, &docker, status::FAILED))?,
                 };
                 Err(failed(ctx, message, engine.container_logs(&router_id, 20).await.map(|l| l.join("\n")).unwrap_or_default(), &json))
             }
@@ -511,7 +516,7 @@ impl Status<Release> for DockerRelease {
                 }
             }
             let binding = r.configured_ports.get(&ROUTER_PORT).cloned();
-            let url = binding.as_ref().and_then(|(host, port)| port.map(|p| http_url(host, p)));
+            let url = binding.as_ref().and_then(|(host, port)| port.and_then(|p| Reach::of(&engine).url(host, p).ok()));
             let docker = DockerReleaseRecord {
                 router_container_id: r.id.clone(),
                 router_container_name: r.name.clone(),
@@ -523,7 +528,7 @@ impl Status<Release> for DockerRelease {
             let mut config = serde_json::Map::new();
             if let Some((host, Some(port))) = &binding {
                 config.insert("port".into(), serde_json::Value::from(*port));
-                if host != app_spec::docker_deploy::DEFAULT_BIND_ADDRESS && !host.is_empty() {
+                if *host != Reach::of(&engine).bind(None) && !host.is_empty() {
                     config.insert("bind_address".into(), serde_json::Value::String(host.clone()));
                 }
             }
@@ -536,7 +541,7 @@ impl Status<Release> for DockerRelease {
             });
         };
         let config = parse_config(request).ok();
-        let wanted = config.as_ref().map(|c| (bind_address(c.bind_address.as_deref()), Some(c.port)));
+        let wanted = config.as_ref().map(|c| (Reach::of(&engine).bind(c.bind_address.as_deref()), Some(c.port)));
         let drift = match &router {
             None => Some(format!("the router container {rname} no longer exists (removed outside Terraform); the next apply recreates it")),
             Some(r) if !owns_router(r, Some(&recorded)) => Some(format!(

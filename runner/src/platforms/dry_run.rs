@@ -3,7 +3,7 @@
 //! building of its own (arithmetic, parsing of what users write) is listed here.
 
 use super::aws_lambda::Desired;
-use super::docker_deploy::{container_spec, health};
+use super::docker_deploy::{container_spec, health, Reach};
 use app_spec::aws_lambda::{LambdaConfig, LambdaReleaseConfig};
 use app_spec::docker_deploy::{DockerDeployConfig, DockerReleaseConfig};
 use app_spec::exec::ExecConfig;
@@ -26,7 +26,8 @@ pub fn requests(place: &str, json: &Json) -> Result<(), String> {
         "app_deployment.docker" => {
             let config: DockerDeployConfig = read(json)?;
             health(&config).map_err(|e| format!("health check: {e}"))?;
-            container_spec(&request(), &config, "sha256:00", "net", "owner").map_err(|e| format!("container: {e}"))?;
+            container_spec(&request(), &config, "sha256:00", "net", "owner", &Reach::remote(None))
+                .map_err(|e| format!("container: {e}"))?;
         }
         "app_release.docker" => {
             let config: DockerReleaseConfig = read(json)?;

@@ -6,8 +6,10 @@
 //!    destroys never have it);
 //! 2. `ecr = true`: Amazon ECR's GetAuthorizationToken with the AWS SDK's default credentials
 //!    (available at refresh and destroy too);
-//! 3. the `auths` entry for the registry in `$DOCKER_CONFIG/config.json`, else
-//!    `~/.docker/config.json` (`auth` = base64 of `user:password`, or `username`/`password`);
+//! 3. the Docker client configuration, `$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`,
+//!    read as the docker CLI reads it: the registry's credential helper in `credHelpers`, else the
+//!    `credsStore` helper (each run as `docker-credential-<name> get`, found on `PATH`), else the
+//!    `auths` entry (`auth` = base64 of `user:password`, or `username`/`password`);
 //! 4. none: anonymous.
 
 use crate::engine::registry::{Reference, RegistryClient, RegistryError};
@@ -72,7 +74,7 @@ pub async fn resolve_auth(repository: &str, explicit: Option<&RegistryCredential
             Err(e) => Err(PlatformError::failed(format!("cannot get ECR credentials for registry {registry}: {e}"), "", "")),
         };
     }
-    Ok(docker_config_auth(&registry).unwrap_or_else(ResolvedAuth::anonymous))
+    Ok(docker_config_auth(&registry).await?.unwrap_or_else(ResolvedAuth::anonymous))
 }
 
 /// The registry `host[:port]` of `repository` ([`crate::engine::registry::DOCKER_HUB`] for names without one).
@@ -92,11 +94,106 @@ pub fn docker_config_path() -> Option<PathBuf> {
 }
 
 /// The credentials for `registry` in the Docker client configuration, if it has any.
-fn docker_config_auth(registry: &str) -> Option<ResolvedAuth> {
-    let path = docker_config_path()?;
-    let text = std::fs::read_to_string(&path).ok()?;
-    let auth = auth_in_docker_config(&text, registry)?;
-    Some(ResolvedAuth { auth: Some(auth), source: AuthSource::DockerConfig(path) })
+async fn docker_config_auth(registry: &str) -> Result<Option<ResolvedAuth>, PlatformError> {
+    let Some(path) = docker_config_path() else { return Ok(None) };
+    let Ok(text) = std::fs::read_to_string(&path) else { return Ok(None) };
+    let found = |auth| Some(ResolvedAuth { auth: Some(auth), source: AuthSource::DockerConfig(path.clone()) });
+    if let Some(helper) = credential_helper(&text, registry) {
+        let program = format!("docker-credential-{helper}");
+        match run_credential_helper(&program, &helper_server_url(registry)).await {
+            Ok(Some(auth)) => return Ok(found(auth)),
+            Ok(None) => {}
+            Err(problem) => {
+                return Err(PlatformError::failed(
+                    format!(
+                        "cannot get the credentials for registry {registry} from `{program}`, the credential helper {} names: {problem}; install it on the runner's PATH, or remove it from `credHelpers`/`credsStore` there, or set the `auth` block",
+                        path.display()
+                    ),
+                    "",
+                    "",
+                ))
+            }
+        }
+    }
+    Ok(auth_in_docker_config(&text, registry).and_then(found))
+}
+
+/// The credential helper a Docker `config.json` names for `registry`: its `credHelpers` entry,
+/// else `credsStore`.
+pub fn credential_helper(config_json: &str, registry: &str) -> Option<String> {
+    let config: Json = serde_json::from_str(config_json).ok()?;
+    let wanted = canonical_host(registry);
+    let per_registry = config
+        .get("credHelpers")
+        .and_then(Json::as_object)
+        .and_then(|helpers| helpers.iter().find(|(key, _)| canonical_host(key) == wanted))
+        .and_then(|(_, v)| v.as_str());
+    per_registry
+        .or_else(|| config.get("credsStore").and_then(Json::as_str))
+        .map(str::trim)
+        .filter(|h| valid_helper_name(h))
+        .map(str::to_string)
+}
+
+/// A helper name becomes part of a program name: no path separators, nothing a shell would read.
+fn valid_helper_name(name: &str) -> bool {
+    !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.') && !name.starts_with('.')
+}
+
+/// The server name helpers store Docker Hub's credentials under (as the docker CLI does).
+fn helper_server_url(registry: &str) -> String {
+    if canonical_host(registry) == "docker.io" {
+        "https://index.docker.io/v1/".to_string()
+    } else {
+        registry.to_string()
+    }
+}
+
+const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// `program get` with the server name on stdin (the docker-credential-helpers protocol): the
+/// credentials, `None` when the helper has none for it, or why it failed. The helper's output
+/// holds the secret: it is parsed here and never logged.
+pub async fn run_credential_helper(program: &str, server: &str) -> Result<Option<RegistryAuth>, String> {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(program)
+        .arg("get")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot run it ({e})"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading its input is judged by its exit status below.
+        let _ = stdin.write_all(server.as_bytes()).await;
+    }
+    let out = tokio::time::timeout(HELPER_TIMEOUT, child.wait_with_output())
+        .await
+        .map_err(|_| format!("it did not answer within {HELPER_TIMEOUT:?}"))?
+        .map_err(|e| format!("waiting for it failed ({e})"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        // The protocol's "not found" answer: no credentials for this server.
+        if stdout.contains("credentials not found") {
+            return Ok(None);
+        }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let said: String =
+            stderr.lines().chain(stdout.lines()).find(|l| !l.trim().is_empty()).unwrap_or_default().chars().take(200).collect();
+        return Err(format!("it exited with {} ({})", crate::process::describe_status(out.status), said.trim()));
+    }
+    let answer: Json =
+        serde_json::from_str(stdout.trim()).map_err(|_| "its answer is not the JSON object the protocol asks for".to_string())?;
+    let username = answer.get("Username").and_then(Json::as_str).unwrap_or_default();
+    let secret = answer.get("Secret").and_then(Json::as_str).unwrap_or_default();
+    if secret.is_empty() {
+        return Ok(None);
+    }
+    if username == "<token>" {
+        return Err("it returned an identity token, which this provider cannot use yet; log in with a username and password, or set the `auth` block".into());
+    }
+    Ok(Some(RegistryAuth::new(username, secret)))
 }
 
 /// The `auths` entry for `registry` in a Docker `config.json` text. Keys may carry a scheme and
@@ -178,6 +275,52 @@ mod tests {
         assert_eq!(auth_in_docker_config(&config, "127.0.0.1:5055"), None);
         assert_eq!(auth_in_docker_config("not json", "127.0.0.1:5056"), None);
         assert_eq!(auth_in_docker_config(r#"{"auths": {"127.0.0.1:5056": {"auth": "!!"}}}"#, "127.0.0.1:5056"), None);
+    }
+
+    #[test]
+    fn credential_helpers_per_registry_then_the_store() {
+        let config = r#"{"credsStore": "desktop", "credHelpers": {"123456789012.dkr.ecr.us-east-1.amazonaws.com": "ecr-login", "evil.example": "../../bin/sh"}}"#;
+        assert_eq!(credential_helper(config, "123456789012.dkr.ecr.us-east-1.amazonaws.com").as_deref(), Some("ecr-login"));
+        assert_eq!(credential_helper(config, "127.0.0.1:5056").as_deref(), Some("desktop"));
+        assert_eq!(credential_helper(config, "evil.example"), None, "a helper name is never a path");
+        assert_eq!(credential_helper(r#"{"auths": {}}"#, "127.0.0.1:5056"), None);
+        assert_eq!(helper_server_url("docker.io"), "https://index.docker.io/v1/");
+        assert_eq!(helper_server_url("127.0.0.1:5056"), "127.0.0.1:5056");
+    }
+
+    /// A helper script in a private directory: answers `get` for one server.
+    fn helper_script(dir: &std::path::Path, body: &str) -> String {
+        use std::os::unix::fs::PermissionsExt;
+        let path = dir.join("docker-credential-test");
+        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).expect("write helper");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o700)).expect("chmod helper");
+        path.to_string_lossy().into_owned()
+    }
+
+    #[tokio::test]
+    async fn credential_helper_protocol() {
+        let dir = std::env::temp_dir().join(format!("app-runner-helper-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let helper = helper_script(
+            &dir,
+            r#"[ "$1" = get ] || exit 9
+read server
+case "$server" in
+  127.0.0.1:5056) echo '{"ServerURL":"127.0.0.1:5056","Username":"ci","Secret":"from-helper"}' ;;
+  token.example) echo '{"ServerURL":"token.example","Username":"<token>","Secret":"refresh"}' ;;
+  *) echo "credentials not found in native keychain"; exit 1 ;;
+esac"#,
+        );
+        assert_eq!(run_credential_helper(&helper, "127.0.0.1:5056").await, Ok(Some(RegistryAuth::new("ci", "from-helper"))));
+        assert_eq!(run_credential_helper(&helper, "other:5000").await, Ok(None));
+        let token = run_credential_helper(&helper, "token.example").await.unwrap_err();
+        assert!(token.contains("identity token") && !token.contains("refresh"), "{token}");
+        let missing = run_credential_helper("docker-credential-does-not-exist", "x").await.unwrap_err();
+        assert!(missing.contains("cannot run it"), "{missing}");
+        let broken = helper_script(&dir, "echo 'store is locked: secret-ish detail' >&2; exit 3");
+        let e = run_credential_helper(&broken, "x").await.unwrap_err();
+        assert!(e.contains("exit") && e.contains("store is locked"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[tokio::test]

@@ -6,6 +6,8 @@
 //! directory with a CLI config that points `apps/app` at those binaries (`dev_overrides`), so no
 //! `terraform init` is needed; the mirror test installs the packaged provider instead.
 
+pub mod docker;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

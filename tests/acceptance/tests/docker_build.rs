@@ -1,25 +1,15 @@
 //! `app_build` with the docker and docker_pull builders against the real engine and the test
 //! registries that scripts/test.sh starts (`APP_TEST_REGISTRY*`, `DOCKER_HOST`).
 
+use app_acceptance::docker::{docker, env};
 use app_acceptance::{for_each_terraform, Workdir};
 use std::path::Path;
 use std::process::Command;
-
-fn env(name: &str) -> String {
-    std::env::var(name)
-        .unwrap_or_else(|_| panic!("{name} is unset: run the tests through scripts/test.sh (it starts dockerd and the registries)"))
-}
 
 /// A name unique to this test run and Terraform binary.
 fn unique(wd: &Workdir, prefix: &str) -> String {
     let version: String = wd.version().chars().filter(char::is_ascii_digit).collect();
     format!("{prefix}-{}-{version}", std::process::id())
-}
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("run the docker CLI");
-    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `repo:tag` names in the engine whose repository contains `needle`.
@@ -225,6 +215,85 @@ output "tag"    {{ value = app_build.web.tag }}
         let (code, plan) = wd.run(&["plan", "-detailed-exitcode", "-no-color", "-input=false", "-var", right]).into_code();
         assert_eq!(code, 0, "empty plan after the push:\n{plan}");
         wd.ok(&["destroy", "-auto-approve", "-no-color", "-input=false", "-var", right]);
+        assert!(local_tags(&name).is_empty());
+    });
+}
+
+/// `terraform args…` with extra environment; fails the test on a non-zero exit.
+fn ok_with(wd: &Workdir, envs: &[(&str, String)], args: &[&str]) -> String {
+    let out = wd.command(args).envs(envs.iter().map(|(k, v)| (*k, v.as_str()))).output().expect("run terraform");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "terraform {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn credentials_from_a_docker_credential_helper() {
+    use std::os::unix::fs::PermissionsExt;
+    let registry = env("APP_TEST_REGISTRY_AUTH");
+    let (user, password) = (env("APP_TEST_REGISTRY_USER"), env("APP_TEST_REGISTRY_PASSWORD"));
+    for_each_terraform("docker-cred-helper", |wd| {
+        let name = unique(wd, "acc-helper");
+        write_app(&wd.path("app"), "<h1>helper</h1>\n", "");
+        // A Docker config that names a credential helper for the registry (as `docker login`
+        // with a keychain leaves it), and the helper: it logs each call and answers for that registry.
+        let (config_dir, bin) = (wd.path("docker-config"), wd.path("bin"));
+        std::fs::create_dir_all(&config_dir).expect("mkdir");
+        std::fs::create_dir_all(&bin).expect("mkdir");
+        std::fs::write(
+            config_dir.join("config.json"),
+            format!(r#"{{"auths": {{"{registry}": {{}}}}, "credHelpers": {{"{registry}": "apptest"}}}}"#),
+        )
+        .expect("config.json");
+        let calls = wd.path("helper-calls");
+        let helper = bin.join("docker-credential-apptest");
+        std::fs::write(
+            &helper,
+            format!(
+                "#!/bin/sh\nread server\necho \"$1 $server\" >> '{}'\n[ \"$server\" = '{registry}' ] || {{ echo 'credentials not found in native keychain'; exit 1; }}\necho '{{\"ServerURL\":\"{registry}\",\"Username\":\"{user}\",\"Secret\":\"{password}\"}}'\n",
+                calls.display()
+            ),
+        )
+        .expect("helper");
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+        let envs = [("DOCKER_CONFIG", config_dir.display().to_string()), ("PATH", path)];
+        wd.write_main(&format!(
+            r#"
+resource "app_build" "web" {{
+  source = "${{path.module}}/app"
+  docker {{}}
+  registry {{
+    image = "{registry}/{name}"
+  }}
+}}
+
+output "digest" {{ value = app_build.web.digest }}
+output "tag"    {{ value = app_build.web.tag }}
+"#
+        ));
+        let applied = ok_with(wd, &envs, &["apply", "-auto-approve", "-no-color", "-input=false"]);
+        assert!(!applied.contains(&password), "the helper's secret never appears");
+        let digest = output(wd, "digest");
+        assert_eq!(registry_digest(&registry, &name, &output(wd, "tag"), Some((&user, &password))).as_deref(), Some(digest.as_str()));
+        let logged = std::fs::read_to_string(&calls).unwrap_or_default();
+        assert!(logged.lines().any(|l| l == format!("get {registry}")), "the helper was asked for {registry}: {logged:?}");
+        // Refresh reads the registry with the helper's credentials too: an empty plan.
+        let plan = wd
+            .command(&["plan", "-detailed-exitcode", "-no-color", "-input=false"])
+            .envs(envs.iter().map(|(k, v)| (*k, v.as_str())))
+            .output()
+            .expect("plan");
+        assert_eq!(
+            plan.status.code(),
+            Some(0),
+            "empty plan:\n{}{}",
+            String::from_utf8_lossy(&plan.stdout),
+            String::from_utf8_lossy(&plan.stderr)
+        );
+        let state = std::fs::read_to_string(wd.path("terraform.tfstate")).expect("state file");
+        assert!(!state.contains(&password), "the helper's secret is not in state");
+        ok_with(wd, &envs, &["destroy", "-auto-approve", "-no-color", "-input=false"]);
         assert!(local_tags(&name).is_empty());
     });
 }

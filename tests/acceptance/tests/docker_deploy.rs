@@ -2,100 +2,10 @@
 //! release URL, zero failed requests across a switch, failed health gates, rollback, drift and
 //! destroy, against the real engine (`DOCKER_HOST`, started by scripts/test.sh).
 
+use app_acceptance::docker::{body, docker, get, leftovers, write_web_app, Load};
 use app_acceptance::{for_each_terraform, Workdir};
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
-use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-const MANAGED_BY: &str = "dev.terraform-provider-app.managed-by=terraform-provider-app";
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("run the docker CLI");
-    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Names of containers and networks carrying our managed-by label whose name contains `needle`.
-fn leftovers(needle: &str) -> Vec<String> {
-    let containers = docker(&["ps", "-a", "--filter", &format!("label={MANAGED_BY}"), "--format", "{{.Names}}"]);
-    let networks = docker(&["network", "ls", "--filter", &format!("label={MANAGED_BY}"), "--format", "{{.Name}}"]);
-    let images = docker(&["images", "--filter", &format!("label={MANAGED_BY}"), "--format", "{{.Repository}}:{{.Tag}}"]);
-    containers.lines().chain(networks.lines()).chain(images.lines()).filter(|n| n.contains(needle)).map(str::to_string).collect()
-}
-
-/// One HTTP/1.0 GET; the status code and body, or an error text.
-fn get(url: &str) -> Result<(u16, String), String> {
-    let rest = url.strip_prefix("http://").ok_or("not http")?;
-    let (hostport, path) = rest.split_once('/').map_or((rest, "/".to_string()), |(h, p)| (h, format!("/{p}")));
-    let mut s = TcpStream::connect(hostport).map_err(|e| format!("connect {hostport}: {e}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).map_err(|e| e.to_string())?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").as_bytes()).map_err(|e| format!("write: {e}"))?;
-    let mut response = String::new();
-    s.read_to_string(&mut response).map_err(|e| format!("read: {e}"))?;
-    let code = response.split_whitespace().nth(1).and_then(|c| c.parse().ok()).ok_or_else(|| format!("no status line in {response:?}"))?;
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Ok((code, body))
-}
-
-/// Requests `url` in a loop on another thread until stopped; counts failures.
-struct Load {
-    stop: Arc<AtomicBool>,
-    ok: Arc<AtomicUsize>,
-    failed: Arc<AtomicUsize>,
-    errors: Arc<std::sync::Mutex<Vec<String>>>,
-    thread: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Load {
-    fn start(url: &str) -> Self {
-        let (stop, ok, failed) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-        let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (s, o, f, e, url) = (stop.clone(), ok.clone(), failed.clone(), errors.clone(), url.to_string());
-        let thread = std::thread::spawn(move || {
-            while !s.load(Ordering::Relaxed) {
-                match get(&url) {
-                    Ok((200, _)) => o.fetch_add(1, Ordering::Relaxed),
-                    Ok((code, _)) => {
-                        e.lock().map(|mut v| v.push(format!("HTTP {code}"))).ok();
-                        f.fetch_add(1, Ordering::Relaxed)
-                    }
-                    Err(err) => {
-                        e.lock().map(|mut v| v.push(err)).ok();
-                        f.fetch_add(1, Ordering::Relaxed)
-                    }
-                };
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        });
-        Self { stop, ok, failed, errors, thread: Some(thread) }
-    }
-
-    /// Stops and returns (ok, failed, first errors).
-    fn finish(mut self) -> (usize, usize, Vec<String>) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-        let errors = self.errors.lock().map(|v| v.iter().take(5).cloned().collect()).unwrap_or_default();
-        (self.ok.load(Ordering::Relaxed), self.failed.load(Ordering::Relaxed), errors)
-    }
-}
-
-fn write_app(dir: &Path, page: &str) {
-    std::fs::create_dir_all(dir.join("site")).expect("mkdir");
-    std::fs::copy("/bin/busybox", dir.join("busybox")).expect("busybox-static is installed");
-    std::fs::write(dir.join("site/index.html"), page).expect("page");
-    std::fs::write(dir.join("site/healthz"), "ok\n").expect("healthz");
-    std::fs::write(
-        dir.join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nCOPY site/ /site/\nCMD [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/site\"]\n",
-    )
-    .expect("Dockerfile");
-}
 
 /// A host port for this test run and Terraform binary.
 fn port_for(wd: &Workdir, offset: u16) -> u16 {
@@ -144,20 +54,13 @@ fn output(wd: &Workdir, name: &str) -> String {
     wd.ok(&["output", "-raw", name]).stdout.trim().to_string()
 }
 
-fn body(url: &str) -> String {
-    match get(url) {
-        Ok((200, body)) => body,
-        other => panic!("GET {url}: {other:?}"),
-    }
-}
-
 #[test]
 fn generations_release_switch_health_gate_rollback_drift_destroy() {
     for_each_terraform("docker-deploy", |wd| {
         let version: String = wd.version().chars().filter(char::is_ascii_digit).collect();
         let name = format!("acc-dep-{}-{version}", std::process::id());
         let port = port_for(wd, 0);
-        write_app(&wd.path("app"), "generation one\n");
+        write_web_app(&wd.path("app"), "generation one\n");
         wd.write_main(&config(&name, port, "/healthz", None));
         wd.apply();
         let url = output(wd, "url");
@@ -167,7 +70,7 @@ fn generations_release_switch_health_gate_rollback_drift_destroy() {
         wd.assert_empty_plan("after the first apply");
 
         // A source change: build, deployment (generation 2) and release all move; no request fails.
-        write_app(&wd.path("app"), "generation two\n");
+        write_web_app(&wd.path("app"), "generation two\n");
         let (code, plan) = wd.plan_code();
         assert_eq!(code, 2, "{}", plan.all());
         assert!(plan.stdout.contains("generation") && plan.stdout.contains("1 -> 2"), "{}", plan.stdout);
@@ -184,7 +87,7 @@ fn generations_release_switch_health_gate_rollback_drift_destroy() {
 
         // A generation that fails its health check: the apply fails with the reason, the release
         // keeps serving generation 2, the next plan proposes the change again.
-        write_app(&wd.path("app"), "generation three\n");
+        write_web_app(&wd.path("app"), "generation three\n");
         wd.write_main(&config(&name, port, "/missing", None));
         let failed = wd.run(&["apply", "-auto-approve", "-no-color", "-input=false"]);
         assert_ne!(failed.code, 0);
@@ -334,14 +237,14 @@ fn an_app_name_taken_by_another_configuration_is_refused() {
         let version: String = first.version().chars().filter(char::is_ascii_digit).collect();
         let name = format!("acc-own-{}-{version}", std::process::id());
         let (port_a, port_b) = (port_for(first, 2), port_for(first, 3));
-        write_app(&first.path("app"), "team a\n");
+        write_web_app(&first.path("app"), "team a\n");
         first.write_main(&config(&name, port_a, "/healthz", None));
         first.apply();
         let url = output(first, "url");
         assert_eq!(body(&url), "team a\n");
 
         let second = Workdir::new(&first.terraform, "docker-owner-b");
-        write_app(&second.path("app"), "team b\n");
+        write_web_app(&second.path("app"), "team b\n");
         let other_build =
             config(&name, port_b, "/healthz", None).replacen(&format!("name   = \"{name}\""), &format!("name   = \"{name}-b\""), 1);
         second.write_main(&other_build);
@@ -369,7 +272,7 @@ fn release_and_deployment_destroyed_together() {
         let version: String = wd.version().chars().filter(char::is_ascii_digit).collect();
         let name = format!("acc-order-{}-{version}", std::process::id());
         let port = port_for(wd, 4);
-        write_app(&wd.path("app"), "order\n");
+        write_web_app(&wd.path("app"), "order\n");
         wd.write_main(&config(&name, port, "/healthz", None));
         wd.apply();
         assert_eq!(body(&output(wd, "url")), "order\n");

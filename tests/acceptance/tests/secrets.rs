@@ -5,15 +5,10 @@
 //! value comes from an ephemeral variable (Terraform >= 1.10), as write-only attributes are meant to
 //! be fed: Terraform keeps even sensitive variables' values in saved plans.
 
+use app_acceptance::docker::{docker, write_web_app};
 use app_acceptance::{aws_json, for_each_terraform, lambda_workdir, moto, Run, Workdir};
 use std::path::Path;
 use std::process::Command;
-
-fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker").args(args).output().expect("run the docker CLI");
-    assert!(out.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// `terraform args…` with `TF_LOG=TRACE` written to `log` (appended), and `TF_VAR_token`.
 fn traced(wd: &Workdir, args: &[&str], token: &str, log: &Path) -> Run {
@@ -54,17 +49,6 @@ fn assert_nowhere(wd: &Workdir, secrets: &[&str], outputs: &[&str]) {
     }
 }
 
-fn write_app(dir: &Path) {
-    std::fs::create_dir_all(dir.join("site")).expect("mkdir");
-    std::fs::copy("/bin/busybox", dir.join("busybox")).expect("busybox-static is installed");
-    std::fs::write(dir.join("site/healthz"), "ok\n").expect("healthz");
-    std::fs::write(
-        dir.join("Dockerfile"),
-        "FROM scratch\nCOPY busybox /bin/busybox\nCOPY site/ /site/\nCMD [\"/bin/busybox\", \"httpd\", \"-f\", \"-p\", \"8080\", \"-h\", \"/site\"]\n",
-    )
-    .expect("Dockerfile");
-}
-
 /// The environment of the container of generation `generation` of app `name`.
 fn container_env(name: &str, generation: u64) -> String {
     docker(&["inspect", "--format", "{{json .Config.Env}}", &format!("{name}-g{generation}")])
@@ -76,7 +60,7 @@ fn a_rotated_docker_secret_reaches_the_container_without_a_version() {
         let version: String = wd.version().chars().filter(char::is_ascii_digit).collect();
         let name = format!("acc-sec-{}-{version}", std::process::id());
         let (old, new) = (format!("old-{name}-d41d8cd9"), format!("new-{name}-8f00b204"));
-        write_app(&wd.path("app"));
+        write_web_app(&wd.path("app"), "secrets\n");
         wd.write_main(&format!(
             r#"
 variable "token" {{
