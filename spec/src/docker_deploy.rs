@@ -102,7 +102,9 @@ pub struct DockerDeployConfig {
     #[serde(default)]
     #[block(validate = host_port_values)]
     pub host_ports: Option<BTreeMap<String, u16>>,
-    /// Host address ports are published on (default `127.0.0.1`).
+    /// Host address ports are published on: default `127.0.0.1`, or every interface (`0.0.0.0`) on a
+    /// remote engine (`docker { host = "tcp://…" }` naming another machine), where the runner and
+    /// users reach the app at the engine's host.
     #[serde(default)]
     pub bind_address: Option<String>,
     /// Command (arguments after the image's entrypoint); default: the image's.
@@ -192,7 +194,8 @@ pub struct DockerReleaseConfig {
     /// Host port of the stable URL.
     #[block(validate = validate::port)]
     pub port: u16,
-    /// Host address the port is published on (default `127.0.0.1`).
+    /// Host address the port is published on: default `127.0.0.1`, or every interface (`0.0.0.0`) on a
+    /// remote engine, where `url` names the engine's host.
     #[serde(default)]
     pub bind_address: Option<String>,
 }
